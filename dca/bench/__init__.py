@@ -1,0 +1,5 @@
+"""Benchmarks (``python -m dca.bench models|data|train``): figures beside their references.
+
+Each benchmark writes CSV and JSON under ``results/bench/`` and prints what it measured
+next to what it compares to, measured side by side in the same run.
+"""

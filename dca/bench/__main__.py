@@ -1,0 +1,7 @@
+"""Entry point of ``python -m dca.bench``."""
+
+import sys
+
+from dca.bench.cli import main
+
+sys.exit(main())

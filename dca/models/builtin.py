@@ -1,0 +1,11 @@
+"""Importing this module registers every built-in architecture with the registry."""
+
+from dca.models import (  # noqa: F401
+    doubleunet,
+    multiresunet,
+    r2unet,
+    resunetpp,
+    smp_dca,
+    unet,
+    vnet,
+)

@@ -1,0 +1,368 @@
+"""Dual Cross-Attention (Ates et al. 2023): a skip-connection module over multi-scale tokens.
+
+Faithful to the official implementation (parameter parity, residuals after CCA and SCA,
+bilinear up-sampling + 1x1 conv + raw feature + BN + ReLU on the way out) but written for
+speed and memory: every "1x1 depth-wise projection" of tokens is a per-channel scale and
+shift (``addcmul``), and both attentions go through ``scaled_dot_product_attention``, so the
+N x N spatial score matrix is not kept for backward when a fused kernel is available.
+
+Ablations are parameters, not copies: ``layout`` (cca-sca, sca-cca, cca, sca), ``fusion``
+(sequential, sum, concat) and ``patch_embed`` (avgpool, conv). Fusions other than
+sequential, SCA-CCA and conv patch embedding are not in the official release; how we
+built them is documented on each class.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LN_EPS = 1e-6  # the official DCA LayerNorm epsilon
+LAYOUTS = ("cca-sca", "sca-cca", "cca", "sca")
+FUSIONS = ("sequential", "sum", "concat")
+PATCH_EMBEDS = ("avgpool", "conv")
+
+
+
+@dataclass(frozen=True)
+class DCAOptions:
+    """The DCA switches a model accepts (paper defaults; ``patch_size`` None = model default).
+
+    ``patch_size`` is the pooling window of the highest-resolution stage in pixels (the
+    paper's P^s: 8, or 4 for ResUNet++); the token grid side is ``img_size // patch_size``.
+    """
+
+    layout: str = "cca-sca"
+    fusion: str = "sequential"
+    patch_embed: str = "avgpool"
+    blocks: int = 1
+    patch_size: int | None = None
+    channel_heads: int = 1
+    spatial_heads: int = 4
+
+    def __post_init__(self) -> None:
+        for key, value, allowed in (
+            ("dca_layout", self.layout, LAYOUTS),
+            ("dca_fusion", self.fusion, FUSIONS),
+            ("dca_patch_embed", self.patch_embed, PATCH_EMBEDS),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{key}={value!r} is not one of {', '.join(allowed)}")
+        if self.fusion != "sequential" and self.layout not in ("cca-sca", "sca-cca"):
+            raise ValueError(
+                f"dca_fusion={self.fusion!r} combines CCA and SCA; it needs dca_layout 'cca-sca', "
+                f"got {self.layout!r}"
+            )
+        for key, value in (
+            ("dca_blocks", self.blocks),
+            ("dca_channel_heads", self.channel_heads),
+            ("dca_spatial_heads", self.spatial_heads),
+        ):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+        if self.patch_size is not None and (not isinstance(self.patch_size, int) or self.patch_size < 1):
+            raise ValueError(f"dca_patch_size must be a positive integer, got {self.patch_size!r}")
+
+
+
+
+class TokenAffine(nn.Module):
+    """The official 1x1 depth-wise token projection, written as what it is: y = w * x + b.
+
+    A grouped 1x1 convolution with groups = channels is a per-channel scale and shift; as
+    ``addcmul`` it needs no reshape to a map and no convolution kernel. Initialised like the
+    official ``Conv2d(C, C, 1, groups=C)`` (fan-in 1: weight and bias uniform in [-1, 1]).
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(channels))
+        self.bias = nn.Parameter(torch.empty(channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.uniform_(self.weight, -1.0, 1.0)
+        nn.init.uniform_(self.bias, -1.0, 1.0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.addcmul(self.bias, x, self.weight)
+
+
+class TokenEmbedding(nn.Module):
+    """Pool a (B, C, H, W) stage to the common token grid and project: (B, N, C).
+
+    ``avgpool`` (the paper's choice) averages ``stride x stride`` windows; ``conv`` (paper
+    Table 4, not runnable in the official code) uses a full C -> C convolution with
+    kernel = stride = the pooling factor, followed by the same token projection.
+    """
+
+    def __init__(self, channels: int, stride: int, patch_embed: str) -> None:
+        super().__init__()
+        self.stride = stride
+        self.conv = (
+            nn.Conv2d(channels, channels, kernel_size=stride, stride=stride) if patch_embed == "conv" else None
+        )
+        self.proj = TokenAffine(channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.conv is not None:
+            x = self.conv(x)
+        elif self.stride > 1:
+            x = F.avg_pool2d(x, self.stride)
+        return self.proj(x.flatten(2).transpose(1, 2))
+
+
+class _CrossAttention(nn.Module):
+    """Shared parts of CCA and SCA: one LayerNorm per stage and the per-stage projections.
+
+    Each stage i owns projections of its own tokens (C_i) and of the concatenation (C_c),
+    as the official code builds them; which of Q, K, V is which depends on the subclass.
+    """
+
+    own_inputs: tuple[str, ...] = ()
+
+    def __init__(self, channels: Sequence[int], heads: int) -> None:
+        super().__init__()
+        total = sum(channels)
+        for c in (*channels, total):
+            if c % heads:
+                raise ValueError(
+                    f"{type(self).__name__}: {heads} heads do not divide the channel count {c} "
+                    f"(stage channels {list(channels)}, concatenation {total})"
+                )
+        self.channels = list(channels)
+        self.heads = heads
+        self.norms = nn.ModuleList(nn.LayerNorm(c, eps=LN_EPS) for c in channels)
+        self.q = nn.ModuleList(TokenAffine(c if "q" in self.own_inputs else total) for c in channels)
+        self.k = nn.ModuleList(TokenAffine(c if "k" in self.own_inputs else total) for c in channels)
+        self.v = nn.ModuleList(TokenAffine(c if "v" in self.own_inputs else total) for c in channels)
+        self.out = nn.ModuleList(TokenAffine(c) for c in channels)
+
+    def forward(self, tokens: Sequence[Tensor]) -> list[Tensor]:
+        """Attention outputs per stage (without the residual), each (B, N, C_i)."""
+        normed = [norm(t) for norm, t in zip(self.norms, tokens, strict=True)]
+        cat = torch.cat(normed, dim=-1)
+        outputs = []
+        for i, own in enumerate(normed):
+            q = self.q[i](own if "q" in self.own_inputs else cat)
+            k = self.k[i](own if "k" in self.own_inputs else cat)
+            v = self.v[i](own if "v" in self.own_inputs else cat)
+            outputs.append(self.out[i](self.attend(q, k, v)))
+        return outputs
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class ChannelCrossAttention(_CrossAttention):
+    """CCA: queries from each stage, keys/values from the concatenation, attention over channels.
+
+    Scores are (C_i/h x C_c/h) per head, scaled by 1/sqrt(C_c) whatever the head count
+    (official quirk, kept); heads are contiguous channel slices.
+    """
+
+    own_inputs = ("q",)
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        b, n, c_q = q.shape
+        c_k = k.shape[-1]
+        h = self.heads
+        # channels become the sequence axis: (B, h, C/h, N)
+        qh = q.transpose(1, 2).reshape(b, h, c_q // h, n)
+        kh = k.transpose(1, 2).reshape(b, h, c_k // h, n)
+        vh = v.transpose(1, 2).reshape(b, h, c_k // h, n)
+        out = F.scaled_dot_product_attention(qh, kh, vh, scale=1.0 / math.sqrt(c_k))
+        return out.reshape(b, c_q, n).transpose(1, 2)
+
+
+class SpatialCrossAttention(_CrossAttention):
+    """SCA: queries and keys from the concatenation, values from each stage, attention over tokens.
+
+    Scores are N x N per head, scaled by 1/sqrt(C_c // h); heads are contiguous slices of
+    the concatenation (they straddle stage boundaries, as in the official code).
+    """
+
+    own_inputs = ("v",)
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        b, n, c_k = q.shape
+        c_v = v.shape[-1]
+        h = self.heads
+        qh = q.view(b, n, h, c_k // h).transpose(1, 2)
+        kh = k.view(b, n, h, c_k // h).transpose(1, 2)
+        vh = v.view(b, n, h, c_v // h).transpose(1, 2)
+        # The fused (flash) kernels need equal head widths for Q/K and V; zero-padding V to
+        # C_c/h keeps them usable (exact: the padded channels are sliced off), which is
+        # faster than the unfused path and never stores the (B, h, N, N) scores.
+        pad = c_k // h - c_v // h
+        if pad > 0:
+            vh = F.pad(vh, (0, pad))
+        out = F.scaled_dot_product_attention(qh, kh, vh, scale=1.0 / math.sqrt(c_k // h))
+        if pad > 0:
+            out = out[..., : c_v // h]
+        return out.transpose(1, 2).reshape(b, n, c_v)
+
+
+class ConcatFusion(nn.Module):
+    """Parallel CCA || SCA fused by concatenation (paper Table 3; not in the official code).
+
+    Our reading: per stage, the two outputs are concatenated channel-wise and mapped back to
+    C_i by a grouped 1x1 projection with groups = C_i (each output channel mixes its own CCA
+    and SCA channel): 3 C_i parameters, in keeping with the paper's unchanged 8.75M total.
+    """
+
+    def __init__(self, channels: Sequence[int]) -> None:
+        super().__init__()
+        self.weight = nn.ParameterList(nn.Parameter(torch.empty(c, 2)) for c in channels)
+        self.bias = nn.ParameterList(nn.Parameter(torch.empty(c)) for c in channels)
+        bound = 1.0 / math.sqrt(2.0)  # Conv2d(2C, C, 1, groups=C) default: fan-in 2
+        for p in (*self.weight, *self.bias):
+            nn.init.uniform_(p, -bound, bound)
+
+    def forward(self, a: Sequence[Tensor], b: Sequence[Tensor]) -> list[Tensor]:
+        return [
+            torch.addcmul(torch.addcmul(bias, x, w[:, 0]), y, w[:, 1])
+            for x, y, w, bias in zip(a, b, self.weight, self.bias, strict=True)
+        ]
+
+
+class DCABlock(nn.Module):
+    """One CCA/SCA step on the tokens of all stages, arranged by ``layout`` and ``fusion``.
+
+    sequential: each attention adds its output to the tokens (the official residuals), in
+    layout order; sum: T + CCA(T) + SCA(T); concat: T + mix([CCA(T), SCA(T)]).
+    """
+
+    def __init__(self, channels: Sequence[int], layout: str, fusion: str, channel_heads: int, spatial_heads: int):
+        super().__init__()
+        parts = layout.split("-")
+        self.order = parts
+        self.fusion = fusion
+        self.cca = ChannelCrossAttention(channels, channel_heads) if "cca" in parts else None
+        self.sca = SpatialCrossAttention(channels, spatial_heads) if "sca" in parts else None
+        self.mix = ConcatFusion(channels) if fusion == "concat" else None
+
+    def forward(self, tokens: list[Tensor]) -> list[Tensor]:
+        if self.fusion == "sequential":
+            for part in self.order:
+                attention = self.cca if part == "cca" else self.sca
+                tokens = [t + a for t, a in zip(tokens, attention(tokens), strict=True)]
+            return tokens
+        a, b = self.cca(tokens), self.sca(tokens)
+        if self.mix is not None:
+            return [t + m for t, m in zip(tokens, self.mix(a, b), strict=True)]
+        return [t + x + y for t, x, y in zip(tokens, a, b, strict=True)]
+
+
+class SkipOutput(nn.Module):
+    """Tokens back to a skip feature: bilinear x stride, 1x1 conv, + raw feature, BN, ReLU."""
+
+    def __init__(self, channels: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.conv = nn.Conv2d(channels, channels, kernel_size=1)
+        self.norm = nn.BatchNorm2d(channels)
+
+    def forward(self, tokens: Tensor, raw: Tensor, grid: tuple[int, int]) -> Tensor:
+        x = tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], *grid)
+        if self.stride > 1:
+            x = F.interpolate(x, size=raw.shape[-2:], mode="bilinear", align_corners=True)
+        return F.relu(self.norm(self.conv(x) + raw))
+
+
+class DualCrossAttention(nn.Module):
+    """The DCA skip module: features E_1..E_s in, refined features of the same shapes out.
+
+    ``strides[i]`` is stage i's pooling factor to the common token grid (the official
+    ``patch // 2**i``). The grid is derived from the input, so any input whose stages
+    divide evenly into one common grid works, square or not.
+    """
+
+    def __init__(
+        self,
+        channels: Sequence[int],
+        strides: Sequence[int],
+        *,
+        layout: str = "cca-sca",
+        fusion: str = "sequential",
+        patch_embed: str = "avgpool",
+        blocks: int = 1,
+        channel_heads: int = 1,
+        spatial_heads: int = 4,
+    ) -> None:
+        super().__init__()
+        if len(channels) != len(strides) or not channels:
+            raise ValueError(f"DCA needs one stride per stage, got channels {channels} and strides {strides}")
+        DCAOptions(layout=layout, fusion=fusion, patch_embed=patch_embed, blocks=blocks,
+                   channel_heads=channel_heads, spatial_heads=spatial_heads)  # validates the switches
+        self.channels = list(channels)
+        self.strides = list(strides)
+        self.embed = nn.ModuleList(TokenEmbedding(c, s, patch_embed) for c, s in zip(channels, strides))
+        self.blocks = nn.ModuleList(
+            DCABlock(channels, layout, fusion, channel_heads, spatial_heads) for _ in range(blocks)
+        )
+        self.outputs = nn.ModuleList(SkipOutput(c, s) for c, s in zip(channels, strides))
+
+    def token_grid(self, features: Sequence[Tensor]) -> tuple[int, int]:
+        """The common (rows, cols) token grid, or a ValueError naming every stage's size."""
+        if len(features) != len(self.channels):
+            raise ValueError(f"DCA expects {len(self.channels)} stage features, got {len(features)}")
+        grids = set()
+        for f, c, s in zip(features, self.channels, self.strides):
+            h, w = f.shape[-2:]
+            if f.shape[1] != c or h % s or w % s:
+                grids.add(None)
+            grids.add((h // s, w // s))
+        if len(grids) != 1 or None in grids:
+            sizes = ", ".join(
+                f"stage {i}: {tuple(f.shape[1:])} pooled by {s}"
+                for i, (f, s) in enumerate(zip(features, self.strides), start=1)
+            )
+            raise ValueError(
+                f"DCA inputs do not divide into one common token grid ({sizes}); expected channels "
+                f"{self.channels} and sizes P*stride for one grid P. Use an input size divisible by "
+                f"the patch size {self.strides[0]} and by the network's total down-sampling."
+            )
+        return grids.pop()
+
+    def forward(self, features: Sequence[Tensor]) -> list[Tensor]:
+        grid = self.token_grid(features)
+        tokens = [embed(f) for embed, f in zip(self.embed, features)]
+        for block in self.blocks:
+            tokens = block(tokens)
+        return [out(t, f, grid) for out, t, f in zip(self.outputs, tokens, features)]
+
+
+def build_dca(
+    channels: Sequence[int], img_size: int, options: DCAOptions, default_patch_size: int = 8
+) -> DualCrossAttention:
+    """The DCA module of a host model whose stage i sits at ``img_size / 2**i``.
+
+    The patch size (first-stage pooling window, the paper's P^s) must be divisible by
+    2**(stages-1) so that every stage pools by an integer factor, and must divide
+    ``img_size``; errors name the numbers.
+    """
+    patch = options.patch_size or default_patch_size
+    stages = len(channels)
+    if patch % 2 ** (stages - 1):
+        raise ValueError(
+            f"dca_patch_size={patch} cannot pool {stages} stages to one grid: it must be divisible by "
+            f"{2 ** (stages - 1)} (stage i pools by patch/2^(i-1))"
+        )
+    if img_size % patch:
+        raise ValueError(f"img_size={img_size} is not divisible by dca_patch_size={patch}")
+    return DualCrossAttention(
+        channels,
+        [patch // 2**i for i in range(stages)],
+        layout=options.layout,
+        fusion=options.fusion,
+        patch_embed=options.patch_embed,
+        blocks=options.blocks,
+        channel_heads=options.channel_heads,
+        spatial_heads=options.spatial_heads,
+    )
