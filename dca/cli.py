@@ -14,6 +14,7 @@ import sys
 COMMANDS = {
     "models": "dca.models.cli",
     "bench": "dca.bench.cli",
+    "enhance": "dca.enhance.cli",
 }
 
 
