@@ -15,6 +15,7 @@ COMMANDS = {
     "models": "dca.models.cli",
     "bench": "dca.bench.cli",
     "enhance": "dca.enhance.cli",
+    "data": "dca.data.cli",
 }
 
 

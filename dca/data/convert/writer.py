@@ -1,0 +1,146 @@
+"""The single writer of the processed format (docs/processed-format.md), shared by every converter.
+
+Cases are decoded and written by a thread pool (twice the cores: decoders and fsync release the GIL)
+into a temporary sibling folder, each file atomically; dataset.json and then index.csv come last,
+and the folder is renamed into place only when everything succeeded. Any error removes the
+temporary folder, so no partial output remains.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import tempfile
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from dca.data.convert.common import Case, Sample
+from dca.data.registry import DatasetSpec
+from dca.data.splits import Split
+from dca.utils.io import atomic_path, save_npy, write_json, write_text
+
+#: zlib level of the PNGs: 1 is ~3x faster to write than the default 6 and only ~10 % larger.
+PNG_COMPRESSION = 1
+INDEX_COLUMNS = ("id", "split", "image", "mask", "height", "width", "depth", "spacing_z", "spacing_y", "spacing_x")
+
+
+def check_target(out: Path, overwrite: bool) -> None:
+    """Refuse to replace a non-empty ``out`` unless ``overwrite``; checked before any work starts."""
+    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(
+            f"{out} already exists and is not empty; pass --overwrite to replace it, or choose another --out"
+        )
+
+
+def _check(sample: Sample, spec: DatasetSpec, case: Case) -> None:
+    """Shapes and value ranges the processed format requires, with the files named on failure."""
+    image, mask = sample.image, sample.mask
+    if spec.dims == 2:
+        expected_ndim = 3 if spec.channels == 3 else 2
+        if image.ndim != expected_ndim or mask.ndim != 2 or image.dtype != np.uint8:
+            raise ValueError(f"{case.source}: expected a {spec.channels}-channel uint8 image and a 2D mask")
+        if image.shape[:2] != mask.shape:
+            raise ValueError(
+                f"{case.source}: image is {image.shape[0]}x{image.shape[1]} (HxW) but the mask is "
+                f"{mask.shape[0]}x{mask.shape[1]}; they must have the same size (wrong or damaged mask file)"
+            )
+    else:
+        if image.ndim != 3 or image.shape != mask.shape:
+            raise ValueError(
+                f"{case.source}: image volume is {image.shape} but the label volume is {mask.shape} (D, H, W); "
+                "they must be equal 3D shapes"
+            )
+    if image.size == 0:
+        raise ValueError(f"{case.source}: the image is empty")
+
+
+def _save_png(path: Path, array: np.ndarray) -> None:
+    """Atomically write a uint8 array as PNG."""
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG", compress_level=PNG_COMPRESSION)
+
+
+def _write_case(case: Case, spec: DatasetSpec, subset: str, staging: Path) -> dict[str, object]:
+    """Decode, check and write one case; return its index.csv row."""
+    sample = case.load()
+    _check(sample, spec, case)
+    if spec.dims == 2:
+        image_rel, mask_rel = f"images/{case.id}.png", f"masks/{case.id}.png"
+        _save_png(staging / image_rel, sample.image)
+        _save_png(staging / mask_rel, sample.mask)
+        depth, (height, width) = 1, sample.mask.shape
+    else:
+        image_rel, mask_rel = f"volumes/{case.id}_image.npy", f"volumes/{case.id}_label.npy"
+        save_npy(staging / image_rel, sample.image.astype(np.float32))
+        save_npy(staging / mask_rel, sample.mask.astype(np.uint8))
+        depth, height, width = sample.mask.shape
+    spacing_z, spacing_y, spacing_x = sample.spacing
+    row = (case.id, subset, image_rel, mask_rel, height, width, depth, spacing_z, spacing_y, spacing_x)
+    return dict(zip(INDEX_COLUMNS, row, strict=True))
+
+
+def _index_csv(rows: list[dict[str, object]]) -> str:
+    """index.csv text, rows sorted by id."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=INDEX_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(sorted(rows, key=lambda r: str(r["id"])))
+    return buffer.getvalue()
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move the finished ``staging`` folder to ``out``, replacing an existing ``out``."""
+    if out.exists():
+        trash = out.with_name(f".trash-{out.name}-{uuid.uuid4().hex[:8]}")
+        out.rename(trash)
+        staging.rename(out)
+        shutil.rmtree(trash)
+    else:
+        staging.rename(out)
+
+
+def write_processed(
+    spec: DatasetSpec,
+    cases: list[Case],
+    split: Split,
+    out: Path,
+    source: dict[str, object],
+    overwrite: bool = False,
+    workers: int | None = None,
+) -> Path:
+    """Write ``cases`` in the processed format to ``out`` (all or nothing); returns ``out``."""
+    out = Path(out)
+    check_target(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    subset_of = split.subset_of()
+    pool = ThreadPoolExecutor(max_workers=workers or min(8, 2 * (os.cpu_count() or 1)))
+    try:
+        try:
+            rows = list(pool.map(lambda c: _write_case(c, spec, subset_of[c.id], staging), cases))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        description = {
+            "name": spec.name,
+            "title": spec.title,
+            "modality": spec.modality,
+            "dims": spec.dims,
+            "channels": spec.channels,
+            "labels": list(spec.labels),
+            "num_classes": spec.num_classes,
+            "split": split.to_dict(),
+            "source": source,
+        }
+        write_json(staging / "dataset.json", description)
+        write_text(staging / "index.csv", _index_csv(rows))
+        _publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,263 @@
+"""Download, verify and safely unpack a dataset's archives (``dca data download``).
+
+Downloads are resumable: data goes to ``<archive>.part`` and a later run continues it with an HTTP
+``Range`` request (a server that ignores Range restarts it). Every archive is checked against its
+SHA-256: the registry's, ``--sha256``, or the one recorded in ``OUT/SHA256SUMS`` by an earlier
+download; with none known the first download's checksum is recorded there (verify-and-record). A
+mismatch is an error and the downloaded file is deleted. Archives (zip, tar, tar.gz, ...) are
+unpacked into a temporary folder, refusing absolute paths, ``..`` and links, then moved into OUT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import shutil
+import stat
+import tarfile
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from dca.data.registry import DatasetSpec
+from dca.utils.io import write_text
+
+CHUNK = 1 << 20
+SUMS_FILE = "SHA256SUMS"
+USER_AGENT = "dca-data/0.1 (research dataset download)"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One archive obtained: where it is, its SHA-256, whether that was recorded now, what it unpacked to."""
+
+    name: str
+    archive: Path
+    sha256: str
+    recorded: bool
+    unpacked: tuple[Path, ...]
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse | None:
+    """Open ``url`` asking for bytes from ``offset`` on; None when the server says the range is past the end."""
+    headers = {"User-Agent": USER_AGENT, **({"Range": f"bytes={offset}-"} if offset else {})}
+    try:
+        return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and offset:
+            return None
+        raise ValueError(
+            f"{url}: HTTP {err.code} {err.reason}; check the URL, or download the file by hand "
+            "and pass --url-or-file PATH"
+        ) from err
+    except (urllib.error.URLError, OSError) as err:
+        raise ValueError(
+            f"{url}: cannot connect ({err}); check the URL and the network, or download the file by "
+            "hand and pass --url-or-file PATH"
+        ) from err
+
+
+def _receive(response: http.client.HTTPResponse, part: Path, append: bool, url: str) -> None:
+    """Write the response body to ``part`` (appending when resuming); a short body keeps the part and raises."""
+    length = response.headers.get("Content-Length")
+    with open(part, "ab" if append else "wb") as f:
+        received = 0
+        try:
+            while block := response.read(CHUNK):
+                f.write(block)
+                received += len(block)
+            if length is not None and received < int(length):
+                raise ConnectionError(f"received {received} of {length} bytes")
+        except (OSError, http.client.HTTPException) as err:
+            raise ValueError(
+                f"{url}: the download broke off ({err}); {part} keeps {f.tell()} bytes: "
+                "run the same command again to resume"
+            ) from err
+
+
+def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0) -> str:
+    """Download ``url`` to ``dest`` through a resumable ``dest.part`` and verify it; returns its SHA-256.
+
+    With ``sha256`` given, a mismatch deletes the download and raises ValueError.
+    """
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    offset = part.stat().st_size if part.exists() else 0
+    response = _open(url, offset, timeout)
+    if response is not None:
+        with response:
+            content_range = response.headers.get("Content-Range", "")
+            resumed = bool(offset) and response.status == 206 and content_range.startswith(f"bytes {offset}-")
+            _receive(response, part, resumed, url)
+    actual = sha256_of(part)
+    if sha256 is not None and actual != sha256:
+        part.unlink()
+        raise ValueError(
+            f"{dest.name}: SHA-256 mismatch (expected {sha256}, got {actual}) for {url}; the download was deleted. "
+            "Try again; if the upstream archive really changed, check it and pass --sha256 with the new value"
+        )
+    part.replace(dest)
+    return actual
+
+
+def _member(name: str, archive: Path) -> PurePosixPath:
+    """A member path checked to stay inside the target folder."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
+        raise ValueError(
+            f"{archive}: member {name!r} would be written outside the target folder (absolute path or '..'); "
+            "the archive is unsafe and was not unpacked"
+        )
+    return path
+
+
+def _unzip(archive: Path, into: Path) -> None:
+    """Check every zip member, then extract all but ``__MACOSX`` junk."""
+    with zipfile.ZipFile(archive) as zf:
+        members = []
+        for info in zf.infolist():
+            path = _member(info.filename, archive)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise ValueError(f"{archive}: member {info.filename!r} is a symbolic link; refusing to unpack")
+            if path.parts and path.parts[0] != "__MACOSX":
+                members.append(info)
+        for info in members:
+            zf.extract(info, into)
+
+
+def _untar(archive: Path, into: Path) -> None:
+    """Check every tar member (no links or devices), then extract with the ``data`` filter."""
+    with tarfile.open(archive) as tf:
+        members = []
+        for info in tf.getmembers():
+            path = _member(info.name, archive)
+            if not (info.isfile() or info.isdir()):
+                raise ValueError(f"{archive}: member {info.name!r} is a link or special file; refusing to unpack")
+            if path.parts and path.parts[0] != "__MACOSX":
+                members.append(info)
+        tf.extractall(into, members=members, filter="data")
+
+
+def unpack(archive: Path, dest: Path) -> tuple[Path, ...]:
+    """Safely unpack a zip or tar archive into ``dest``; returns the top-level entries (replaced if present)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-unpack-", dir=dest))
+    try:
+        try:
+            if zipfile.is_zipfile(archive):
+                _unzip(archive, staging)
+            elif tarfile.is_tarfile(archive):
+                _untar(archive, staging)
+            else:
+                raise ValueError(f"{archive}: not a zip or tar archive; download it again or unpack it by hand")
+        except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
+            raise ValueError(f"{archive}: the archive is damaged ({err}); delete it and download it again") from err
+        moved = []
+        for entry in sorted(staging.iterdir()):
+            target = dest / entry.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            entry.rename(target)
+            moved.append(target)
+        return tuple(moved)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def read_sums(folder: Path) -> dict[str, str]:
+    """Checksums recorded in ``folder/SHA256SUMS`` (sha256sum format) by earlier downloads."""
+    path = folder / SUMS_FILE
+    if not path.is_file():
+        return {}
+    pairs = (line.split(None, 1) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    return {name.strip().lstrip("*"): digest for digest, name in pairs}
+
+
+def _record(folder: Path, name: str, digest: str) -> None:
+    """Add or update ``name`` in ``folder/SHA256SUMS``."""
+    sums = {**read_sums(folder), name: digest}
+    write_text(folder / SUMS_FILE, "".join(f"{d}  {n}\n" for n, d in sorted(sums.items())))
+
+
+def _name_of(location: str) -> str:
+    """File name of a URL or path."""
+    name = PurePosixPath(urllib.parse.unquote(urllib.parse.urlparse(location).path)).name
+    if not name:
+        raise ValueError(f"{location}: cannot tell the archive's file name from it; give a URL ending in the file name")
+    return name
+
+
+def _plan(spec: DatasetSpec, out: Path, sources: list[str] | None) -> list[tuple[str, str]]:
+    """(location, archive name) to obtain: given URLs/files, the registry URLs, or manual archives found in OUT.
+
+    A manual dataset with neither its archives nor its unpacked layout in OUT is an error saying how to get it.
+    """
+    if spec.source.kind == "synthetic":
+        raise ValueError(f"dataset {spec.name!r} is generated, not downloaded: {spec.source.steps}")
+    if sources:
+        return [(s, _name_of(s) if "://" in s else Path(s).name) for s in sources]
+    if spec.source.kind == "url":
+        return [(a.url or "", a.name) for a in spec.source.archives]
+    present = [(str(out / a.name), a.name) for a in spec.source.archives if (out / a.name).is_file()]
+    if present:
+        return present
+    from dca.data.convert import find_layout
+
+    try:
+        find_layout(spec, out)
+    except (ValueError, FileNotFoundError):
+        raise spec.missing(out) from None
+    return []
+
+
+def download(
+    spec: DatasetSpec, out: Path, sources: list[str] | None = None, sha256: str | None = None
+) -> list[Fetched]:
+    """Obtain, verify and unpack the archives of ``spec`` into ``out``.
+
+    ``sources`` (URLs or local files) replace the registry's; ``sha256`` pins the checksum of a single archive.
+    """
+    out, sha256 = Path(out), sha256.lower() if sha256 else None
+    plan = _plan(spec, out, sources)
+    if sha256 is not None and len(plan) != 1:
+        raise ValueError(f"--sha256 pins one archive, but {len(plan)} are to be fetched; fetch them one at a time")
+    known = {a.name: a.sha256 for a in spec.source.archives if a.sha256}
+    recorded_before = read_sums(out)
+    fetched = []
+    for location, name in plan:
+        expected = sha256 or known.get(name) or recorded_before.get(name)
+        is_url = "://" in location
+        archive = out / name if is_url else Path(location)
+        if is_url and not archive.is_file():
+            actual = fetch(location, archive, expected)
+        elif not archive.is_file():
+            raise FileNotFoundError(f"{archive}: no such file; give the path of the downloaded {name}")
+        else:
+            actual = sha256_of(archive)
+            if expected is not None and actual != expected:
+                if is_url:
+                    archive.unlink()
+                raise ValueError(
+                    f"{archive}: SHA-256 mismatch (expected {expected}, got {actual}); the file is damaged or not "
+                    f"the expected release{' and was deleted' if is_url else ''}: download it again"
+                )
+        record = expected is None and actual not in known.values()
+        if record:
+            _record(out, name, actual)
+        fetched.append(Fetched(name, archive, actual, record, unpack(archive, out)))
+    return fetched

@@ -1,0 +1,324 @@
+"""Torch dataset over the processed format (docs/processed-format.md), with a memory-mapped resize cache.
+
+On first use each split is resized once to ``size x size`` and cached as uint8 arrays under
+``root/cache/loader-<size>/`` (images (N, C, S, S), masks (N, S, S), one array per enhancement
+method); later datasets, DataLoader workers and concurrent runs memory-map the same files. The
+cache file names carry a hash of ``index.csv`` and of the size and mtime of every source file, so
+re-prepared data or re-run enhancements are picked up automatically. 3D datasets are served as 2D
+slices (intensities quantised to 256 levels in the cache); ``load_case`` gives whole volumes.
+
+Augmentation defaults follow the official DCA code (gorkemcanates/Dual-Cross-Attention,
+``transforms/transforms.py``): rotation by a uniform angle in [-60, 60] degrees, horizontal flip
+and vertical flip, each with probability 0.2, applied after resizing. Unlike that code, the
+horizontal flip is applied to the mask too (upstream flips the mask vertically, a bug), and images
+are rotated bilinearly (masks nearest), with zero fill (background for masks). The same transform is
+applied to the image, every enhanced image and the mask; it is drawn from (seed, epoch, index), so a
+resumed run replays the same augmentation after ``set_epoch``.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import Dataset
+
+from dca.utils.io import save_npy
+
+SPLITS = ("train", "val", "test")
+_CACHE_VERSION = 1
+_CHUNK = 32  # slices resized at once when caching 3D volumes
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random transform parameters (defaults: official DCA code): rotation range in degrees and probabilities."""
+
+    degrees: float = 60.0
+    rotate_p: float = 0.2
+    hflip_p: float = 0.2
+    vflip_p: float = 0.2
+
+
+def dataset_info(root: Path) -> dict[str, Any]:
+    """Return the parsed ``dataset.json`` of a processed dataset."""
+    path = Path(root) / "dataset.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {root} is not a processed dataset (run `dca data prepare`)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_index(root: Path) -> list[dict[str, str]]:
+    """Return the rows of ``index.csv`` as string dicts (ids stay strings, e.g. "0001")."""
+    path = Path(root) / "index.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {root} is not a (complete) processed dataset")
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def load_case(root: Path, case_id: str) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
+    """Full-resolution image, label map and (z, y, x) spacing of one case, for evaluation.
+
+    3D: float32 (D, H, W) in [0, 1] and uint8 (D, H, W); 2D: uint8 (H, W[, 3]) and uint8 (H, W).
+    """
+    root = Path(root)
+    row = next((r for r in read_index(root) if r["id"] == case_id), None)
+    if row is None:
+        raise KeyError(f"case {case_id!r} not in {root / 'index.csv'}")
+    spacing = (float(row["spacing_z"]), float(row["spacing_y"]), float(row["spacing_x"]))
+    if int(dataset_info(root)["dims"]) == 3:
+        return np.load(root / row["image"]), np.load(root / row["mask"]), spacing
+    return np.asarray(Image.open(root / row["image"])), np.asarray(Image.open(root / row["mask"])), spacing
+
+
+# ---------------------------------------------------------------- cache building
+
+
+def _resize(x: torch.Tensor, size: int, *, label: bool) -> torch.Tensor:
+    """Resize (N, C, H, W) float to (N, C, size, size): antialiased bilinear for images, nearest for labels."""
+    if x.shape[-2:] == (size, size):
+        return x
+    if label:
+        return F.interpolate(x, size=(size, size), mode="nearest-exact")
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Quantise a float tensor in [0, 255] to a uint8 array."""
+    return x.round().clamp_(0, 255).to(torch.uint8).numpy()
+
+
+def _read_png(path: Path, mode: str | None) -> np.ndarray:
+    """Read a PNG as (C, H, W) uint8, converted to PIL ``mode`` ("L", "RGB") when given."""
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert(mode) if mode else im)
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def _signature(root: Path, files: Sequence[Path], extra: str) -> str:
+    """Short hash of ``index.csv``, ``extra`` and the size/mtime of ``files``: the cache key."""
+    h = hashlib.sha1(f"v{_CACHE_VERSION}|{extra}".encode())
+    h.update((root / "index.csv").read_bytes())
+    for f in files:
+        st = f.stat()
+        h.update(f"|{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def _enhanced_files(root: Path, method: str, rows: Sequence[dict[str, str]], dims: int) -> list[Path]:
+    """Paths of the enhanced copies of ``rows`` for ``method``; a FileNotFoundError naming the fix if any is missing."""
+    folder = root / "enhanced" / method
+    files = [folder / (f"{r['id']}_image.npy" if dims == 3 else f"{r['id']}.png") for r in rows]
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} of {len(files)} enhanced image(s) for method {method!r} are missing under {folder} "
+            f"(first: {missing[0].name}); run `dca enhance` with method {method!r} on {root} first"
+        )
+    return files
+
+
+def _build_2d(sources: Sequence[Path], size: int, mode: str | None, *, label: bool) -> np.ndarray:
+    """Resize 2D PNGs (at least one) to (N, C, size, size) uint8 ((N, size, size) for labels)."""
+    smalls = []
+    for path in sources:
+        arr = torch.from_numpy(_read_png(path, mode).astype(np.float32))[None]
+        if label and arr.shape[1] != 1:
+            raise ValueError(f"{path}: a label map must be single-channel, got {arr.shape[1]} channels")
+        smalls.append(_to_uint8(_resize(arr, size, label=label))[0])
+    out = np.stack(smalls)
+    return out[:, 0] if label else out
+
+
+def _build_3d(sources: Sequence[Path], size: int, *, label: bool) -> np.ndarray:
+    """Resize (D, H, W) volumes (at least one) slice-wise into (sum D, 1, S, S) uint8 ((sum D, S, S) for labels)."""
+    parts = []
+    for path in sources:
+        vol = np.load(path, mmap_mode="r")
+        for start in range(0, vol.shape[0], _CHUNK):
+            chunk = torch.from_numpy(np.array(vol[start : start + _CHUNK], dtype=np.float32))[:, None]
+            parts.append(_to_uint8(_resize(chunk if label else chunk * 255.0, size, label=label)))
+    out = np.concatenate(parts)
+    return out[:, 0] if label else out
+
+
+@dataclass
+class _Part:
+    """One split's cache files and item ids."""
+
+    ids: list[str]
+    image: Path
+    mask: Path
+    enhanced: dict[str, Path]
+
+
+def _prepare_split(
+    root: Path, cache: Path, rows: list[dict[str, str]], split: str, size: int, methods: Sequence[str], info: dict
+) -> _Part:
+    """Build (if absent) the cache files of one split and return them with the item ids."""
+    dims = int(info["dims"])
+    mode = {1: "L", 3: "RGB"}.get(int(info.get("channels", 0)))
+    images = [root / r["image"] for r in rows]
+    masks = [root / r["mask"] for r in rows]
+    key = _signature(root, images + masks, f"{split}|{size}")
+    image_path, mask_path = cache / f"{split}_{key}_image.npy", cache / f"{split}_{key}_mask.npy"
+    if not (image_path.is_file() and mask_path.is_file()):
+        if dims == 3:
+            save_npy(image_path, _build_3d(images, size, label=False))
+            save_npy(mask_path, _build_3d(masks, size, label=True))
+        else:
+            save_npy(image_path, _build_2d(images, size, mode, label=False))
+            save_npy(mask_path, _build_2d(masks, size, None, label=True))
+    enhanced = {}
+    for method in methods:
+        files = _enhanced_files(root, method, rows, dims)
+        path = cache / f"{split}_{_signature(root, files, f'{split}|{size}|{method}')}_enh-{method}.npy"
+        if not path.is_file():
+            build = _build_3d(files, size, label=False) if dims == 3 else _build_2d(files, size, None, label=False)
+            save_npy(path, build)
+        enhanced[method] = path
+    if dims == 3:
+        ids = [f"{r['id']}_slice{k}" for r in rows for k in range(int(r["depth"]))]
+    else:
+        ids = [r["id"] for r in rows]
+    return _Part(ids, image_path, mask_path, enhanced)
+
+
+# ---------------------------------------------------------------- dataset
+
+
+@functools.cache
+def _base_coords(size: int) -> torch.Tensor:
+    """Pixel-centre coordinates in [-1, 1] (grid_sample, align_corners=False) of a size x size image."""
+    return (torch.arange(size, dtype=torch.float32) * 2 + 1) / size - 1
+
+
+def _rotation_grid(size: int, angle: float) -> torch.Tensor:
+    """Sampling grid (1, S, S, 2) rotating a square image by ``angle`` radians (as F.affine_grid, but faster)."""
+    c, s = math.cos(angle), math.sin(angle)
+    t = _base_coords(size)
+    x, y = t[None, :], t[:, None]
+    return torch.stack(torch.broadcast_tensors(c * x - s * y, s * x + c * y), dim=-1)[None]
+
+
+class SegmentationDataset(Dataset):
+    """2D items (whole images, or slices of 3D volumes) of one or more splits of a processed dataset.
+
+    Items: ``image`` float32 (C, S, S) in [0, 1], ``enhanced`` {method: float32 (C', S, S)}, ``mask``
+    int64 (S, S), ``id`` (3D: ``<case>_slice<k>``). Call ``set_epoch`` each epoch when augmenting.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        split: str | Sequence[str],
+        *,
+        size: int = 224,
+        augment: bool = False,
+        enhanced: Sequence[str] = (),
+        seed: int = 0,
+        augmentation: Augmentation | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.info = dataset_info(self.root)
+        self.size = size
+        self.augment = augment
+        self.methods = tuple(enhanced)
+        self.seed = seed
+        self.augmentation = augmentation or Augmentation()
+        self.splits = (split,) if isinstance(split, str) else tuple(split)
+        unknown = [s for s in self.splits if s not in SPLITS]
+        if unknown:
+            raise ValueError(f"unknown split(s) {unknown}; expected {SPLITS}")
+        rows = read_index(self.root)
+        cache = Path(cache_dir) if cache_dir is not None else self.root / "cache" / f"loader-{size}"
+        by_split = {s: [r for r in rows if r["split"] == s] for s in self.splits}
+        if not any(by_split.values()):
+            raise ValueError(f"{self.root / 'index.csv'} lists no case in split(s) {self.splits}")
+        self._parts = [
+            _prepare_split(self.root, cache, split_rows, s, size, self.methods, self.info)
+            for s, split_rows in by_split.items()
+            if split_rows
+        ]
+        self.ids = [i for p in self._parts for i in p.ids]
+        self._offsets = np.cumsum([0] + [len(p.ids) for p in self._parts])
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()  # seen by persistent workers too
+        self._arrays: list[dict[str, Any]] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation stream of ``epoch`` (call before iterating the DataLoader)."""
+        self._epoch.fill_(epoch)
+
+    def __len__(self) -> int:
+        """Number of items (cases for 2D, slices for 3D)."""
+        return len(self.ids)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the open memory maps (each worker process maps the files itself)."""
+        return {**self.__dict__, "_arrays": None}
+
+    def _open(self) -> list[dict[str, Any]]:
+        """Memory-map the cache files (lazily, once per process) and check them against the ids."""
+        if self._arrays is None:
+            arrays = []
+            for part in self._parts:
+                a = {
+                    "image": np.load(part.image, mmap_mode="r"),
+                    "mask": np.load(part.mask, mmap_mode="r"),
+                    "enhanced": {m: np.load(p, mmap_mode="r") for m, p in part.enhanced.items()},
+                }
+                lengths = {len(a["image"]), len(a["mask"]), *(len(e) for e in a["enhanced"].values())}
+                if lengths != {len(part.ids)}:
+                    raise ValueError(
+                        f"cache of {part.image.name} holds {sorted(lengths)} items but index.csv lists "
+                        f"{len(part.ids)}; index.csv depth is wrong or the cache is stale (delete {part.image.parent})"
+                    )
+                arrays.append(a)
+            self._arrays = arrays
+        return self._arrays
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """Item ``index``: resized (and, when augmenting, randomly transformed) image, enhanced images, mask, id."""
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        p = int(np.searchsorted(self._offsets, index, side="right")) - 1
+        local = index - int(self._offsets[p])
+        arrays = self._open()[p]
+        image = torch.from_numpy(np.array(arrays["image"][local])).float().div_(255.0)
+        enhanced = {m: torch.from_numpy(np.array(a[local])).float().div_(255.0) for m, a in arrays["enhanced"].items()}
+        mask = torch.from_numpy(np.array(arrays["mask"][local])).long()
+        if self.augment:
+            image, enhanced, mask = self._transform(index, image, enhanced, mask)
+        return {"image": image, "enhanced": enhanced, "mask": mask, "id": self.ids[index]}
+
+    def _transform(
+        self, index: int, image: torch.Tensor, enhanced: dict[str, torch.Tensor], mask: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
+        """Apply one random rotation/flip, drawn from (seed, epoch, index), to image, enhanced images and mask."""
+        aug = self.augmentation
+        rng = np.random.default_rng((self.seed, int(self._epoch), index))
+        rotate, hflip, vflip = rng.random(3) < (aug.rotate_p, aug.hflip_p, aug.vflip_p)
+        angle = math.radians(rng.uniform(-aug.degrees, aug.degrees))
+        stack = torch.cat([image, *enhanced.values()])
+        if rotate:
+            grid = _rotation_grid(mask.shape[-1], angle)
+            stack = F.grid_sample(stack[None], grid, mode="bilinear", align_corners=False)[0]
+            mask = F.grid_sample(mask[None, None].float(), grid, mode="nearest", align_corners=False)[0, 0].long()
+        dims = [d for d, flip in ((-1, hflip), (-2, vflip)) if flip]
+        if dims:
+            stack, mask = stack.flip(dims), mask.flip(dims)
+        parts = stack.split([image.shape[0], *(e.shape[0] for e in enhanced.values())])
+        return parts[0].contiguous(), {m: t.contiguous() for m, t in zip(enhanced, parts[1:], strict=True)}, mask

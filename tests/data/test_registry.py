@@ -1,0 +1,95 @@
+"""The dataset registry: every entry is complete and consistent, and the package ships the config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dca.data.convert import layout_module
+from dca.data.registry import REGISTRY_PATH, get_dataset, load_registry
+
+ROOT = Path(__file__).resolve().parents[2]
+REQUIRED = [
+    "glas",
+    "monuseg",
+    "cvc",
+    "kvasir",
+    "synapse",
+    "acdc",
+    "isic2018",
+    "synthetic-binary",
+    "synthetic-multiclass",
+]
+
+
+def test_packaged_registry_is_the_config_file() -> None:
+    assert REGISTRY_PATH.read_bytes() == (ROOT / "config" / "datasets.yaml").read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(load_registry()))
+def test_entry_is_complete(name: str) -> None:
+    spec = get_dataset(name)
+    assert spec.labels[0] == "background" and spec.num_classes == len(spec.labels) >= 2
+    for layout in spec.layouts:
+        module = layout_module(layout)
+        assert callable(module.detect) and callable(module.cases) and module.EXPECTED
+    assert spec.source.steps and spec.source.folder
+    if spec.source.kind == "url":
+        assert spec.source.archives and all(a.url and a.url.startswith("https://") for a in spec.source.archives)
+    if spec.source.kind == "manual":
+        assert spec.source.archives and all(a.url is None for a in spec.source.archives)
+    if spec.source.kind == "synthetic":
+        assert spec.source.synth in ("binary", "multiclass", "acdc")
+    assert spec.protocol().name == spec.default_protocol
+    assert spec.dims == 3 or spec.intensity.kind == "none"
+
+
+def test_issue_facts() -> None:
+    registry = load_registry()
+    assert set(REQUIRED) <= set(registry)
+    assert registry["kvasir"].source.kind == registry["isic2018"].source.kind == "url"
+    assert registry["synthetic-binary"].layouts == registry["kvasir"].layouts
+    assert set(registry["synthetic-multiclass"].layouts) <= set(registry["synapse"].layouts)
+    synapse = registry["synapse"]
+    assert synapse.labels[1:] == (
+        "aorta",
+        "gallbladder",
+        "kidney_l",
+        "kidney_r",
+        "liver",
+        "pancreas",
+        "spleen",
+        "stomach",
+    )
+    assert dict(synapse.mask.values) | {0: 0} == {
+        0: 0, 1: 7, 2: 4, 3: 3, 4: 2, 5: 0, 6: 5, 7: 8, 8: 1, 9: 0, 10: 0, 11: 6, 12: 0, 13: 0,
+    }  # fmt: skip
+    assert (synapse.intensity.low, synapse.intensity.high) == (-125, 275)
+    lists = dict(synapse.protocol().lists)
+    assert lists["test"] == tuple(
+        f"case{i}" for i in "0001 0002 0003 0004 0008 0022 0025 0029 0032 0035 0036 0038".split()
+    )
+    assert len(lists["train"]) == 18 and not set(lists["train"]) & set(lists["test"])
+    assert registry["acdc"].labels == ("background", "rv", "myo", "lv")
+    assert set(registry["cvc"].protocols) == {"dca", "din"} and registry["cvc"].default_protocol == "dca"
+    assert dict(registry["isic2018"].protocol("din").fractions) == {"val": 0.1, "test": 0.1}
+    assert all(0 < s.val_fraction < 1 for s in registry.values())
+
+
+def test_unknown_names_are_errors_listing_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"unknown dataset 'kvasirr'.*kvasir"):
+        get_dataset("kvasirr")
+    with pytest.raises(ValueError, match=r"no split protocol 'din'.*dca"):
+        get_dataset("kvasir").protocol("din")
+
+
+def test_broken_registry_names_file_dataset_and_key(tmp_path: Path) -> None:
+    text = (ROOT / "config" / "datasets.yaml").read_text().replace("labels: [background, polyp]", "labelz: [x]", 1)
+    path = tmp_path / "datasets.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"datasets\.yaml: datasets\.cvc: required key 'labels'"):
+        load_registry(path)
+    path.write_text("datasets: [")
+    with pytest.raises(ValueError, match=r"not valid YAML"):
+        load_registry(path)
