@@ -14,6 +14,8 @@ import sys
 COMMANDS = {
     "models": "dca.models.cli",
     "bench": "dca.bench.cli",
+    "train": "dca.train.cli",
+    "evaluate": "dca.evaluate.cli",
     "enhance": "dca.enhance.cli",
     "data": "dca.data.cli",
 }

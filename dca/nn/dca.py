@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 LN_EPS = 1e-6  # the official DCA LayerNorm epsilon
+# Largest SCA score tensor (elements, all heads and samples) computed unfused on the CPU: 64 MiB.
+MATH_SCORES_MAX = 2**24
 LAYOUTS = ("cca-sca", "sca-cca", "cca", "sca")
 FUSIONS = ("sequential", "sum", "concat")
 PATCH_EMBEDS = ("avgpool", "conv")
@@ -196,15 +198,19 @@ class SpatialCrossAttention(_CrossAttention):
         qh = q.view(b, n, h, c_k // h).transpose(1, 2)
         kh = k.view(b, n, h, c_k // h).transpose(1, 2)
         vh = v.view(b, n, h, c_v // h).transpose(1, 2)
-        # The fused (flash) kernels need equal head widths for Q/K and V; zero-padding V to
-        # C_c/h keeps them usable (exact: the padded channels are sliced off), which is
-        # faster than the unfused path and never stores the (B, h, N, N) scores.
-        pad = c_k // h - c_v // h
-        if pad > 0:
-            vh = F.pad(vh, (0, pad))
-        out = F.scaled_dot_product_attention(qh, kh, vh, scale=1.0 / math.sqrt(c_k // h))
-        if pad > 0:
-            out = out[..., : c_v // h]
+        scale = 1.0 / math.sqrt(c_k // h)
+        if vh.shape[-1] == qh.shape[-1] or q.is_cuda:
+            # CUDA's memory-efficient kernel accepts a V head width unlike Q/K's.
+            out = F.scaled_dot_product_attention(qh, kh, vh, scale=scale)
+        elif b * h * n * n <= MATH_SCORES_MAX:
+            # Small grids on CPU (the paper's 784 tokens): the unfused product is as fast as the
+            # fused kernel and does no padded work; its scores are small enough to keep.
+            out = torch.softmax((qh * scale) @ kh.transpose(-1, -2), dim=-1) @ vh
+        else:
+            # Large grids on CPU: the fused (flash) kernel never stores the (B, h, N, N) scores
+            # but needs equal head widths, so V is zero-padded to C_c/h and the padding sliced off.
+            pad = qh.shape[-1] - vh.shape[-1]
+            out = F.scaled_dot_product_attention(qh, kh, F.pad(vh, (0, pad)), scale=scale)[..., : c_v // h]
         return out.transpose(1, 2).reshape(b, n, c_v)
 
 
@@ -260,7 +266,12 @@ class DCABlock(nn.Module):
 
 
 class SkipOutput(nn.Module):
-    """Tokens back to a skip feature: bilinear x stride, 1x1 conv, + raw feature, BN, ReLU."""
+    """Tokens back to a skip feature: bilinear x stride, 1x1 conv, + raw feature, BN, ReLU.
+
+    The 1x1 conv runs on the token grid *before* the up-sampling: both are linear and the
+    bilinear weights (align_corners=True) sum to one, so the result equals the official
+    up-sample-then-conv (tested to float rounding) at 1/stride^2 of the conv's cost.
+    """
 
     def __init__(self, channels: int, stride: int) -> None:
         super().__init__()
@@ -269,10 +280,10 @@ class SkipOutput(nn.Module):
         self.norm = nn.BatchNorm2d(channels)
 
     def forward(self, tokens: Tensor, raw: Tensor, grid: tuple[int, int]) -> Tensor:
-        x = tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], *grid)
+        x = self.conv(tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], *grid))
         if self.stride > 1:
             x = F.interpolate(x, size=raw.shape[-2:], mode="bilinear", align_corners=True)
-        return F.relu(self.norm(self.conv(x) + raw))
+        return F.relu(self.norm(x + raw))
 
 
 class DualCrossAttention(nn.Module):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from dca.nn import dca as dca_module
 from dca.nn.dca import DCAOptions, DualCrossAttention, build_dca
 from dca.nn.dca_reference import reference_cca, reference_forward, reference_sca
 
@@ -110,3 +111,14 @@ def test_invalid_options_are_named(kwargs, message):
 def test_heads_must_divide_channels():
     with pytest.raises(ValueError, match="3 heads do not divide"):
         DualCrossAttention(CHANNELS, STRIDES, spatial_heads=3)
+
+
+@pytest.mark.parametrize("scores_max", [0, 2**40], ids=["fused-padded", "unfused"])
+def test_both_cpu_attention_paths_equal_the_transcription(monkeypatch, scores_max):
+    """Large grids take the fused kernel with zero-padded V, small ones the unfused product."""
+    monkeypatch.setattr(dca_module, "MATH_SCORES_MAX", scores_max)
+    torch.manual_seed(0)
+    m = DualCrossAttention(CHANNELS, STRIDES).double()
+    feats = _features()
+    for a, b in zip(m(feats), reference_forward(m, feats)):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)

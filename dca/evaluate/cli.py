@@ -1,0 +1,33 @@
+"""``dca evaluate RUN_DIR``: test-split metrics and figure predictions of a finished training run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dca.evaluate.run import EVAL_DIR, evaluate_run
+from dca.train.config import RESOLUTIONS
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``evaluate`` sub-command."""
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a finished run on its test split",
+        description=(
+            "Score the selected checkpoint of a finished run (best.pt; last.pt for selection: last) on the test "
+            f"split: per_case.csv, metrics.json and predictions/ under RUN_DIR/{EVAL_DIR} (or --out)."
+        ),
+    )
+    parser.add_argument("run_dir", type=Path, help="run folder written by `dca train`")
+    parser.add_argument(
+        "--resolution", choices=RESOLUTIONS, help="2D: score at the model or the original resolution (default: config)"
+    )
+    parser.add_argument("--out", type=Path, help=f"output folder (default RUN_DIR/{EVAL_DIR})")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate ``args.run_dir``."""
+    evaluate_run(args.run_dir, resolution=args.resolution, out=args.out)
+    return 0

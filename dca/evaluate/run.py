@@ -1,0 +1,179 @@
+"""``dca evaluate RUN_DIR``: score a finished run's selected checkpoint on the test split.
+
+2D datasets are scored per image, at the model resolution (the loader's resized masks) or at
+the original resolution (logits resized back bilinearly, original masks), with the
+``standard`` conventions; 3D datasets per volume with the TransUNet protocol
+(:func:`~dca.evaluate.protocol.predict_volume`, ``transunet`` conventions, HD95 in mm from the
+voxel spacing). Writes ``per_case.csv``, ``metrics.json`` (the aggregate, with how the model was
+selected) and the predictions of the first k test ids (sorted) for the figures.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import yaml
+from PIL import Image
+from scipy.ndimage import zoom
+from torch import nn
+
+from dca.data.loader import dataset_info, load_case, read_index
+from dca.evaluate.protocol import aggregate, case_metrics, predict_volume
+from dca.train import setup
+from dca.train.batches import epoch_batches, make_loader, model_inputs
+from dca.train.checkpoint import load_checkpoint
+from dca.train.config import RunConfig, resolve_config
+from dca.train.device import Log, select_device
+from dca.train.loop import CONFIG_FILE, SUMMARY_FILE, selected_checkpoint, selection_info
+from dca.train.losses import to_labels
+from dca.utils.io import atomic_path, save_npy, write_json
+
+EVAL_DIR = "eval"
+PER_CASE_FILE = "per_case.csv"
+METRICS_FILE = "metrics.json"
+PREDICTIONS_DIR = "predictions"
+
+
+def log_message(message: str) -> None:
+    """Print an evaluation message to stderr."""
+    print(f"[dca evaluate] {message}", file=sys.stderr)
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    """The resolved config a finished run was trained with (a FileNotFoundError for an unfinished run)."""
+    if not (run_dir / SUMMARY_FILE).exists():
+        raise FileNotFoundError(f"{run_dir / SUMMARY_FILE} not found: {run_dir} is not a finished training run")
+    return resolve_config(yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8")))
+
+
+def _save_prediction(folder: Path, case: str, labels: np.ndarray, fmt: str) -> None:
+    """Save one predicted label map: uint8 PNG (2D, ``png``) or ``.npy`` (3D volumes always)."""
+    labels = labels.astype(np.uint8)
+    if fmt == "png" and labels.ndim == 2:
+        with atomic_path(folder / f"{case}.png") as tmp:
+            Image.fromarray(labels).save(tmp, format="PNG")
+    else:
+        save_npy(folder / f"{case}.npy", labels)
+
+
+class _Evaluator:
+    """The model of one run on ``device`` and the test split of its dataset."""
+
+    def __init__(self, config: RunConfig, model: nn.Module, device: torch.device, out: Path) -> None:
+        self.config, self.model, self.device = config, model, device
+        self.root = Path(config.data.root)
+        self.labels = dataset_info(self.root)["labels"]
+        self.test_ids = sorted(row["id"] for row in read_index(self.root) if row["split"] == "test")
+        self.keep = set(self.test_ids[: config.eval.save_predictions])
+        self.predictions = out / PREDICTIONS_DIR
+
+    def _rows(self, case: str, pred: np.ndarray, ref: np.ndarray, **kwargs: Any) -> list[dict[str, Any]]:
+        """Per-class metric rows of one case (prediction saved when it is one of the kept cases)."""
+        if case in self.keep:
+            _save_prediction(self.predictions, case, pred, self.config.eval.prediction_format)
+        return [{"case": case, **row} for row in case_metrics(pred, ref, self.labels, **kwargs)]
+
+    @torch.no_grad()
+    def images(self, resolution: str) -> list[dict[str, Any]]:
+        """Rows for every 2D test image at ``resolution`` (``model`` or ``original``)."""
+        cfg = self.config
+        dataset = setup.make_dataset(cfg, "test", augment=False)
+        batches = epoch_batches(len(dataset), cfg.eval.batch, cfg.seed, 0, shuffle=False)
+        rows: list[dict[str, Any]] = []
+        for batch in make_loader(dataset, batches, cfg.data.workers, cfg.seed, 0, False):
+            logits = self.model(*model_inputs(batch, cfg.data.inputs, self.device, False)).float().cpu()
+            for i, case in enumerate(batch["id"]):
+                if resolution == "model":
+                    pred, ref = to_labels(logits[i : i + 1])[0].numpy(), batch["mask"][i].numpy()
+                else:
+                    ref = load_case(self.root, case)[1]
+                    resized = F.interpolate(logits[i : i + 1], size=ref.shape, mode="bilinear", align_corners=False)
+                    pred = to_labels(resized)[0].numpy()
+                rows += self._rows(case, pred, ref, convention="standard")
+        return rows
+
+    def _predict_slices(self, case: str, shape: tuple[int, int, int]) -> Callable[[np.ndarray], np.ndarray]:
+        """A ``predict_slices`` for :func:`predict_volume` that feeds the model its configured inputs.
+
+        Enhanced inputs are the case's cached enhanced volumes, cut at the same slice positions
+        (``predict_volume`` asks for consecutive slices) and zoomed as it zooms the image.
+        """
+        cfg, size = self.config, self.config.data.size
+        enhanced = {m: np.load(self.root / "enhanced" / m / f"{case}_image.npy") for m in cfg.data.enhanced}
+        factors = (size / shape[1], size / shape[2])
+        start = 0
+
+        def slices_of(method: str, n: int) -> np.ndarray:
+            cut = enhanced[method][start : start + n]
+            return np.stack([s if factors == (1.0, 1.0) else zoom(s, factors, order=3) for s in cut])
+
+        @torch.no_grad()
+        def predict(slices: np.ndarray) -> np.ndarray:
+            nonlocal start
+            arrays = [slices if name == "image" else slices_of(name, len(slices)) for name in cfg.data.inputs]
+            start += len(slices)
+            inputs = [torch.from_numpy(a.astype(np.float32))[:, None].to(self.device) for a in arrays]
+            return to_labels(self.model(*inputs)).cpu().numpy()
+
+        return predict
+
+    def volumes(self) -> list[dict[str, Any]]:
+        """Rows for every 3D test volume (TransUNet protocol, HD95 with the voxel spacing)."""
+        rows: list[dict[str, Any]] = []
+        for case in self.test_ids:
+            volume, label, spacing = load_case(self.root, case)
+            predict = self._predict_slices(case, volume.shape)
+            pred = predict_volume(predict, volume, self.config.data.size, self.config.eval.batch)
+            rows += self._rows(case, pred, label, spacing=spacing, convention="transunet")
+        return rows
+
+
+def evaluate_run(
+    run_dir: Path, *, resolution: str | None = None, out: Path | None = None, log: Log = log_message
+) -> dict[str, Any]:
+    """Evaluate the selected checkpoint of the finished run ``run_dir`` on its test split; return the metrics.
+
+    ``resolution`` overrides the run's ``eval.resolution`` (2D only); ``out`` defaults to ``RUN_DIR/eval``.
+    """
+    run_dir = Path(run_dir)
+    config = load_run_config(run_dir)
+    resolution = resolution or config.eval.resolution
+    out = Path(out) if out is not None else run_dir / EVAL_DIR
+    device = select_device(config.device, log)
+    info = dataset_info(Path(config.data.root))
+    dims = int(info["dims"])
+
+    ckpt_name = selected_checkpoint(config)
+    ckpt = load_checkpoint(run_dir / ckpt_name, device)
+    in_channels = setup.input_channels(setup.make_dataset(config, "test", augment=False), config.data.inputs)
+    model = setup.build_run_model(config, in_channels, setup.num_outputs(info["labels"]))
+    model.load_state_dict(ckpt["model"])
+    model.to(device).eval()
+
+    evaluator = _Evaluator(config, model, device, out)
+    per_case = pd.DataFrame(evaluator.volumes() if dims == 3 else evaluator.images(resolution))
+    with atomic_path(out / PER_CASE_FILE) as tmp:
+        per_case.to_csv(tmp, index=False)
+    metrics = {
+        **selection_info(config),
+        "run": str(run_dir),
+        "checkpoint": ckpt_name,
+        "epoch": ckpt["epoch"],
+        "split": "test",
+        "resolution": "volume" if dims == 3 else resolution,
+        "size": config.data.size,
+        "convention": "transunet" if dims == 3 else "standard",
+        "hd95_unit": "mm" if dims == 3 else f"pixels at the {resolution} resolution",
+        **aggregate(per_case),
+    }
+    write_json(out / METRICS_FILE, metrics)
+    note = f" [{metrics['selection_note']}]" if metrics["test_selected"] else ""
+    log(f"test Dice {metrics['dice']:.4f} (model selection: {config.selection}){note}: {out / METRICS_FILE}")
+    return metrics

@@ -1,0 +1,50 @@
+"""``dca train CONFIG``: train (or resume, or skip when finished) one run from a YAML config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dca.train.config import PRESETS, dump_config, load_config, parse_overrides
+from dca.train.loop import PREEMPTED_EXIT_CODE, DivergedError, Preempted, train
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``train`` sub-command."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train one run from a YAML config",
+        description=(
+            "Train one run. Re-running resumes from the run's last.pt; a finished run (summary.json) is left "
+            f"as it is. On SIGTERM the state is saved and the exit code is {PREEMPTED_EXIT_CODE} (requeue). "
+            f"Presets: {', '.join(PRESETS)}."
+        ),
+    )
+    parser.add_argument("config", type=Path, help="run config (YAML)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set seed=1 --set optim.lr=3e-4 (values parsed as YAML)",
+    )
+    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Resolve the config and train; exit code 0 done, 1 diverged, PREEMPTED_EXIT_CODE stopped by SIGTERM."""
+    config = load_config(args.config, parse_overrides(args.overrides))
+    if args.print_config:
+        print(dump_config(config), end="")
+        return 0
+    try:
+        train(config)
+    except Preempted:
+        return PREEMPTED_EXIT_CODE
+    except DivergedError as err:
+        print(f"dca train: error: {err}", file=sys.stderr)
+        return 1
+    return 0
