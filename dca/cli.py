@@ -18,6 +18,7 @@ COMMANDS = {
     "evaluate": "dca.evaluate.cli",
     "enhance": "dca.enhance.cli",
     "data": "dca.data.cli",
+    "report": "dca.report.cli",
 }
 
 

@@ -1,0 +1,200 @@
+"""Gather the results of an experiment group from its run folders (docs/experiments.md).
+
+A run ``results/runs/<dataset>/<variant>/seed<k>/`` counts as present when its
+``eval/metrics.json`` exists; every other (dataset, variant, seed) of the group is listed as
+missing. Scores come back in report units: Dice and IoU in percent, HD95 as evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+METRICS: tuple[str, ...] = ("dice", "iou", "hd95")
+SCALE = {"dice": 100.0, "iou": 100.0, "hd95": 1.0}
+HIGHER_IS_BETTER = {"dice": True, "iou": True, "hd95": False}
+DEFAULT_PATHS = {
+    "runs": "results/runs",
+    "processed": "results/data",
+    "tables": "results/tables",
+    "figures": "results/figures",
+    "reported": "config/reported",
+}
+# The run-folder names of dca.evaluate.run and dca.train (repeated here: importing those modules loads torch).
+EVAL_DIR, PER_CASE_FILE, METRICS_FILE, PREDICTIONS_DIR = "eval", "per_case.csv", "metrics.json", "predictions"
+SUMMARY_FILE, CURVES_FILE = "summary.json", "metrics.csv"
+
+RunKey = tuple[str, str, int]  # (dataset, variant, seed)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One experiment group of the config: the runs of one paper table and how to report them."""
+
+    name: str
+    title: str
+    datasets: tuple[str, ...]
+    variants: tuple[str, ...]
+    labels: dict[str, str]
+    baselines: dict[str, str]
+    seeds: tuple[int, ...]
+    reported: Path | None = None
+    reported_rows: dict[str, Any] = field(default_factory=dict)
+    metrics: tuple[str, ...] | None = None
+    per_class: bool | None = None
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """The parsed experiment config (a mapping), with a clear error for anything else."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a YAML mapping")
+    return data
+
+
+def config_paths(config: dict[str, Any]) -> dict[str, Path]:
+    """The config's ``paths`` with the schema's defaults (relative to the working directory)."""
+    return {key: Path(value) for key, value in {**DEFAULT_PATHS, **(config.get("paths") or {})}.items()}
+
+
+def _group(name: str, entry: dict[str, Any], config: dict[str, Any], reported_dir: Path) -> Group:
+    """Parse one ``experiments`` entry; a baseline must itself be a variant of the group."""
+    variants = tuple(entry.get("variants") or ())
+    baselines = dict(entry.get("baselines") or {})
+    for variant, baseline in baselines.items():
+        if variant not in variants or baseline not in variants:
+            raise ValueError(f"experiments.{name}.baselines: {variant} -> {baseline} must both be variants of {name}")
+    specs = config.get("variants") or {}
+    metrics = entry.get("metrics")
+    if metrics is not None and set(metrics) - set(METRICS):
+        raise ValueError(f"experiments.{name}.metrics: unknown {sorted(set(metrics) - set(METRICS))}; use {METRICS}")
+    reported = entry.get("reported")
+    return Group(
+        name=name,
+        title=str(entry.get("title") or name),
+        datasets=tuple(entry.get("datasets") or ()),
+        variants=variants,
+        labels={v: str((specs.get(v) or {}).get("label", v)) for v in variants},
+        baselines=baselines,
+        seeds=tuple(int(s) for s in config.get("seeds", [0])),
+        reported=reported_dir / f"{reported}.csv" if reported else None,
+        reported_rows=dict(entry.get("reported_rows") or {}),
+        metrics=tuple(metrics) if metrics is not None else None,
+        per_class=entry.get("per_class"),
+    )
+
+
+def config_groups(config: dict[str, Any], names: Sequence[str] | None = None) -> list[Group]:
+    """The groups ``names`` (default: all, in config order); an unknown name is an error listing the known ones."""
+    experiments = config.get("experiments") or {}
+    unknown = [n for n in names or () if n not in experiments]
+    if unknown:
+        raise ValueError(f"unknown group(s) {', '.join(unknown)}; the config has: {', '.join(experiments) or 'none'}")
+    reported_dir = config_paths(config)["reported"]
+    return [_group(n, experiments[n] or {}, config, reported_dir) for n in (names or experiments)]
+
+
+def run_folder(runs: Path, dataset: str, variant: str, seed: int) -> Path:
+    """The folder of one run, as the contract names it."""
+    return Path(runs) / dataset / variant / f"seed{seed}"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON file's content, or None when it does not exist."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One evaluated run: its test metrics, per-case scores (None if absent) and training summary."""
+
+    dataset: str
+    variant: str
+    seed: int
+    folder: Path
+    metrics: dict[str, Any]
+    per_case: pd.DataFrame | None
+    summary: dict[str, Any] | None
+
+    @property
+    def test_selected(self) -> bool:
+        """Whether the evaluated checkpoint was chosen on the test split (marked in every table)."""
+        return bool(self.metrics.get("test_selected", self.metrics.get("selection") == "test"))
+
+    def score(self, metric: str, cls: str | None = None) -> float:
+        """The test aggregate of ``metric`` (over classes, or of class ``cls``) in report units; NaN if absent."""
+        source = self.metrics if cls is None else self.metrics.get("per_class", {}).get(cls, {})
+        value = source.get(metric)
+        return float("nan") if value is None else float(value) * SCALE[metric]
+
+    def case_scores(self, metric: str, cls: str | None = None) -> pd.Series:
+        """Per test case ``metric`` in report units: the case's mean over foreground classes, or class ``cls``."""
+        if self.per_case is None:
+            raise FileNotFoundError(f"{self.folder / EVAL_DIR / PER_CASE_FILE} not found")
+        rows = self.per_case[self.per_case["label"] != 0]
+        rows = rows[rows["class"] == cls] if cls is not None else rows
+        return rows.groupby("case", sort=True)[metric].mean() * SCALE[metric]
+
+    @property
+    def parameters(self) -> float | None:
+        """Trainable parameters in millions (from ``summary.json``), or None."""
+        count = (self.summary or {}).get("parameters")
+        return None if count is None else count / 1e6
+
+    @property
+    def classes(self) -> list[str]:
+        """Foreground class names in label order (from ``metrics.json``)."""
+        return list(self.metrics.get("per_class", {}))
+
+
+def load_run(runs: Path, dataset: str, variant: str, seed: int) -> Run | None:
+    """The evaluated run (dataset, variant, seed), or None when its ``eval/metrics.json`` does not exist."""
+    folder = run_folder(runs, dataset, variant, seed)
+    metrics = _read_json(folder / EVAL_DIR / METRICS_FILE)
+    if metrics is None:
+        return None
+    per_case_path = folder / EVAL_DIR / PER_CASE_FILE
+    per_case = pd.read_csv(per_case_path, dtype={"case": str, "class": str}) if per_case_path.is_file() else None
+    return Run(dataset, variant, seed, folder, metrics, per_case, _read_json(folder / SUMMARY_FILE))
+
+
+@dataclass(frozen=True)
+class GroupResults:
+    """The present runs of a group by (dataset, variant, seed), and the missing ones."""
+
+    group: Group
+    runs: dict[RunKey, Run]
+    missing: list[RunKey]
+
+    def seeds(self, dataset: str, variant: str) -> list[Run]:
+        """The present runs of (dataset, variant), in seed order."""
+        return [self.runs[k] for k in sorted(self.runs) if k[:2] == (dataset, variant)]
+
+    def missing_seeds(self, dataset: str, variant: str) -> list[int]:
+        """The configured seeds of (dataset, variant) that have no evaluated run."""
+        return [seed for d, v, seed in self.missing if (d, v) == (dataset, variant)]
+
+    def classes(self, dataset: str) -> list[str]:
+        """Foreground class names of ``dataset`` (from its first present run; empty when none)."""
+        return next((run.classes for key, run in sorted(self.runs.items()) if key[0] == dataset), [])
+
+
+def collect_group(group: Group, runs: Path) -> GroupResults:
+    """Load every configured run of ``group`` under ``runs``; the absent ones are listed, not errors."""
+    present: dict[RunKey, Run] = {}
+    missing: list[RunKey] = []
+    for dataset in group.datasets:
+        for variant in group.variants:
+            for seed in group.seeds:
+                run = load_run(runs, dataset, variant, seed)
+                if run is None:
+                    missing.append((dataset, variant, seed))
+                else:
+                    present[(dataset, variant, seed)] = run
+    return GroupResults(group, present, missing)

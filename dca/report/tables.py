@@ -1,0 +1,387 @@
+"""One results table per experiment group: LaTeX (booktabs, via ``Styler.to_latex``) and a tidy CSV.
+
+Rows are the group's variants (a ``$p$ vs <baseline>`` row under each variant that has a
+baseline); columns are (dataset, metric or class) with an ``Ours`` sub-column (mean +- sample
+std over seeds of each seed's test aggregate from ``metrics.json``) and, where the paper gives a
+number, a ``Paper`` sub-column. Per ``Ours`` column the best value is bold and the second best
+underlined (Dice/IoU: higher, HD95: lower). Markers: ``\\dagger`` test-set selection (on the
+header when every run was), ``\\ddagger`` fewer seeds than configured, ``--`` no evaluated run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dca.data.registry import get_dataset
+from dca.report.collect import HIGHER_IS_BETTER, METRICS, GroupResults
+from dca.report.reported import find_column, find_row, load_reported
+from dca.report.stats import Score, group_tests
+from dca.utils.io import write_text
+
+Log = Callable[[str], None]
+METRIC_HEADERS = {"dice": "DSC", "iou": "IoU", "hd95": "HD95"}
+LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "|": r"\textbar{}", "<": r"\textless{}",
+    ">": r"\textgreater{}",
+}  # fmt: skip
+DAGGER, DDAGGER, MISSING = r"$^\dagger$", r"$^\ddagger$", "--"
+CSV_COLUMNS = [
+    "group", "variant", "label", "dataset", "metric", "class", "unit", "mean", "std", "n_seeds", "n_expected",
+    "missing_seeds", "test_selected", "reported", "rank", "baseline", "p_value",
+]  # fmt: skip
+
+
+def escape(text: str) -> str:
+    """``text`` with LaTeX's special characters escaped (also ``|<>``, which OT1 fonts print as other glyphs)."""
+    return "".join(LATEX_SPECIALS.get(char, char) for char in text)
+
+
+def table_files(out: Path, group: str) -> dict[str, Path]:
+    """The stable output names of one group's table (the workflow and its report refer to them)."""
+    return {"tex": out / f"{group}.tex", "csv": out / f"{group}.csv", "tests": out / f"{group}_tests.csv"}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: a metric over classes, one class's Dice, or (``dataset`` None) the parameter count."""
+
+    dataset: str | None
+    metric: str
+    cls: str | None = None
+
+    @property
+    def score(self) -> Score:
+        """The (metric, class) this column reports."""
+        return self.metric, self.cls
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Our number for one (variant, column): seed mean and std, seeds present / configured, selection mark."""
+
+    mean: float
+    std: float
+    n: int
+    expected: int
+    test_selected: bool
+    missing: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """Everything one group's table shows, before formatting."""
+
+    results: GroupResults
+    columns: list[Column]
+    cells: dict[tuple[str, Column], Cell]
+    reported: dict[tuple[str, Column], str]
+    tests: pd.DataFrame
+    hd95_units: dict[str, str]
+
+
+def dataset_title(name: str) -> str:
+    """Short display name of a dataset: its registry title up to the first parenthesis (the name if unknown)."""
+    try:
+        return get_dataset(name).title.split(" (")[0]
+    except (ValueError, FileNotFoundError):
+        return name
+
+
+def _hd95_unit(results: GroupResults, dataset: str) -> str:
+    """``mm`` or ``px``, from the first run's ``hd95_unit`` (evaluation writes mm for volumes, pixels for images)."""
+    unit = next((r.metrics.get("hd95_unit", "") for k, r in sorted(results.runs.items()) if k[0] == dataset), "")
+    return "px" if unit.startswith("pixel") else unit or "px"
+
+
+def choose_columns(results: GroupResults, reported: pd.DataFrame | None) -> list[Column]:
+    """The group's columns: parameters, then per dataset its metrics and (multi-class) per-class Dice.
+
+    Metrics default to those the paper's table reports (Dice always), or all three when it has none;
+    class columns default to whether the paper's table has them. ``metrics``/``per_class`` in the
+    group override both.
+    """
+    group = results.group
+    single = len(group.datasets) == 1
+    names = list(reported.columns) if reported is not None else []
+    has = {m: any(find_column(names, d, m, None, single) for d in group.datasets) for m in METRICS}
+    metrics = group.metrics or (tuple(m for m in METRICS if has[m] or m == "dice") if any(has.values()) else METRICS)
+    columns = []
+    if find_column(names, None, "params", None, single) or any(r.parameters for r in results.runs.values()):
+        columns.append(Column(None, "params"))
+    for dataset in group.datasets:
+        columns += [Column(dataset, m) for m in metrics]
+        classes = results.classes(dataset)
+        per_class = group.per_class
+        if per_class is None:
+            per_class = any(find_column(names, dataset, "dice", c, single) for c in classes)
+        if per_class and len(classes) > 1:
+            columns += [Column(dataset, "dice", c) for c in classes]
+    return columns
+
+
+def _cell(results: GroupResults, variant: str, column: Column) -> Cell:
+    """Seed mean, std (ddof=1) and marks of ``variant`` in ``column``; parameters come from the first dataset run."""
+    expected = len(results.group.seeds)
+    if column.dataset is None:
+        counts = [r.parameters for d in results.group.datasets for r in results.seeds(d, variant) if r.parameters]
+        return Cell(counts[0] if counts else math.nan, math.nan, int(bool(counts)), 1, False, ())
+    runs = results.seeds(column.dataset, variant)
+    values = np.array([r.score(*column.score) for r in runs], float)
+    finite = values[np.isfinite(values)]
+    return Cell(
+        mean=float(finite.mean()) if finite.size else math.nan,
+        std=float(finite.std(ddof=1)) if finite.size > 1 else math.nan,
+        n=len(runs),
+        expected=expected,
+        test_selected=any(r.test_selected for r in runs),
+        missing=tuple(results.missing_seeds(column.dataset, variant)),
+    )
+
+
+def _reported_cells(
+    results: GroupResults, columns: list[Column], frame: pd.DataFrame, log: Log
+) -> dict[tuple[str, Column], str]:
+    """The paper's number (as printed) for every (variant, column) it has; unmatched variants are logged."""
+    group = results.group
+    single = len(group.datasets) == 1
+    cells: dict[tuple[str, Column], str] = {}
+    for variant in group.variants:
+        row = find_row(frame, group.reported_rows.get(variant), group.labels[variant])
+        if row is None:
+            log(f"{group.name}: no row of {group.reported} matches {variant!r}; set reported_rows.{variant}")
+            continue
+        for column in columns:
+            name = find_column(list(frame.columns), column.dataset, column.metric, column.cls, single)
+            if name and row[name].strip():
+                cells[(variant, column)] = row[name].strip()
+    return cells
+
+
+def build_table(results: GroupResults, log: Log) -> Table:
+    """Collect our cells, the paper's numbers and the paired tests of one group."""
+    group = results.group
+    if group.reported and not group.reported.is_file():
+        raise FileNotFoundError(f"{group.name}: the paper's table {group.reported} not found (see paths.reported)")
+    frame = load_reported(group.reported) if group.reported else None
+    columns = choose_columns(results, frame)
+    cells = {(v, c): _cell(results, v, c) for v in group.variants for c in columns}
+    reported = _reported_cells(results, columns, frame, log) if frame is not None else {}
+    scores = {d: [c.score for c in columns if c.dataset == d] for d in group.datasets}
+    units = {d: _hd95_unit(results, d) for d in group.datasets}
+    return Table(results, columns, cells, reported, group_tests(results, scores), units)
+
+
+def ranks(table: Table) -> dict[tuple[str, Column], str]:
+    """``best`` / ``second`` per metric column over our displayed (2-decimal) means; ties share a rank.
+
+    Bold needs two distinct values and underline three, so a lone or worst value is never marked.
+    """
+    marks: dict[tuple[str, Column], str] = {}
+    for column in table.columns:
+        if column.dataset is None:
+            continue
+        means = {v: round(table.cells[(v, column)].mean, 2) for v in table.results.group.variants}
+        means = {v: m for v, m in means.items() if math.isfinite(m)}
+        order = sorted(set(means.values()), reverse=HIGHER_IS_BETTER[column.metric])
+        for rank, minimum in (("best", 2), ("second", 3)):
+            if len(order) >= minimum:
+                value = order[0 if rank == "best" else 1]
+                marks.update({(v, column): rank for v, m in means.items() if m == value})
+    return marks
+
+
+def p_values(table: Table) -> dict[tuple[str, Column], float]:
+    """The test p-value of every (variant, column) that has a baseline."""
+    tests = table.tests.set_index(["variant", "dataset", "metric", "class"])["p_value"]
+    return {
+        (v, c): float(tests.get((v, c.dataset, c.metric, c.cls or ""), math.nan))
+        for v in table.results.group.baselines
+        for c in table.columns
+        if c.dataset is not None
+    }
+
+
+def format_p(p: float) -> str:
+    """A p-value as printed: three decimals, ``<0.001`` below that, ``--`` when undefined."""
+    if not math.isfinite(p):
+        return MISSING
+    return "$<$0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def format_cell(cell: Cell, mark_test: bool = True) -> str:
+    """``mean $\\pm$ std`` (std only with several seeds), marks appended; ``--`` without a run."""
+    if cell.n == 0 or not math.isfinite(cell.mean):
+        return MISSING
+    text = f"{cell.mean:.2f}" + (rf" $\pm$ {cell.std:.2f}" if math.isfinite(cell.std) else "")
+    marks = (DAGGER if cell.test_selected and mark_test else "") + (DDAGGER if 0 < cell.n < cell.expected else "")
+    return text + marks
+
+
+def all_test_selected(table: Table) -> bool:
+    """Whether every evaluated cell was test-selected: then the mark goes on the header, not on each cell."""
+    cells = [c for (_, col), c in table.cells.items() if col.dataset is not None and c.n]
+    return bool(cells) and all(c.test_selected for c in cells)
+
+
+def unit_of(table: Table, column: Column) -> str:
+    """The unit of a column's numbers: ``M`` (parameters), ``%`` (Dice, IoU) or the HD95 unit of its dataset."""
+    if column.dataset is None:
+        return "M"
+    return table.hd95_units[column.dataset] if column.metric == "hd95" else "%"
+
+
+def _header(table: Table, column: Column) -> tuple[str, str]:
+    """The two upper header levels of a column: dataset and metric (or class)."""
+    if column.dataset is None:
+        return "Params (M)", ""
+    if column.cls is not None:
+        return escape(dataset_title(column.dataset)), escape(column.cls)
+    return escape(dataset_title(column.dataset)), f"{METRIC_HEADERS[column.metric]} ({escape(unit_of(table, column))})"
+
+
+def display_frame(table: Table) -> tuple[pd.DataFrame, list[str], list[tuple[int, int, str]]]:
+    """The table as strings (unique integer index), the row labels, and the (row, column, rank) to style."""
+    group, marks, pvals = table.results.group, ranks(table), p_values(table)
+    with_paper, all_test = bool(table.reported), all_test_selected(table)
+    keys: list[tuple[tuple[str, str, str], Column, str]] = []
+    for column in table.columns:
+        top = _header(table, column)
+        if all_test and column.dataset is not None and not with_paper:
+            top = (top[0], top[1] + DAGGER)
+        keys.append(((*top, "Ours" + (DAGGER if all_test and column.dataset is not None else "")), column, "ours"))
+        if with_paper and any((v, column) in table.reported for v in group.variants):
+            keys.append(((*top, "Paper"), column, "paper"))
+    rows, labels, styled = [], [], []
+    for variant in group.variants:
+        row = []
+        for j, (_, column, kind) in enumerate(keys):
+            if kind == "paper":
+                row.append(escape(table.reported.get((variant, column), "")))
+                continue
+            cell = table.cells[(variant, column)]
+            row.append(f"{cell.mean:.2f}" if column.dataset is None and cell.n else format_cell(cell, not all_test))
+            if (variant, column) in marks:
+                styled.append((len(rows), j, marks[(variant, column)]))
+        rows.append(row)
+        labels.append(escape(group.labels[variant]))
+        if variant in group.baselines:
+            rows.append([format_p(pvals[(variant, c)]) if k == "ours" and c.dataset else "" for _, c, k in keys])
+            labels.append(rf"\quad $p$ vs {escape(group.labels[group.baselines[variant]])}")
+    names = [None, None, "Method"] if with_paper else [None, "Method"]
+    index = pd.MultiIndex.from_tuples([k[0] if with_paper else k[0][:2] for k in keys], names=names)
+    return pd.DataFrame(rows, columns=index), labels, styled
+
+
+def notes(table: Table) -> list[str]:
+    """The footnote lines the table needs (seeds, marks, tests), in LaTeX."""
+    group = table.results.group
+    cells = [c for (_, col), c in table.cells.items() if col.dataset is not None]
+    seeds = len(group.seeds)
+    percent = sorted({METRIC_HEADERS[c.metric] for c in table.columns if c.metric in ("dice", "iou") and not c.cls})
+    percent += ["class columns (Dice)"] if any(c.cls for c in table.columns) else []
+    lines = [
+        (rf"Ours: mean $\pm$ std over {seeds} seeds" if seeds > 1 else "Ours: one seed")
+        + ("; Paper: as reported" if table.reported else "")
+        + (rf". {', '.join(percent)} in \%." if percent else "."),
+        "Bold / underlined: best / second best of ours per column.",
+    ]
+    if group.baselines:
+        lines.append(r"$p$: two-sided Wilcoxon signed-rank test over test cases vs the baseline (seed-averaged).")
+    if all_test_selected(table):
+        lines.append(rf"{DAGGER} every model selected on the test split (the papers' protocol): optimistic.")
+    elif any(c.test_selected for c in cells):
+        lines.append(rf"{DAGGER} model selected on the test split (the papers' protocol): optimistic.")
+    if any(0 < c.n < c.expected for c in cells) or any(c.n == 0 for c in cells):
+        where = escape(f"{group.name}.csv")
+        lines.append(rf"{DDAGGER} fewer seeds than configured; {MISSING}: no evaluated run (see {where}).")
+    return lines
+
+
+def _add_cmidrules(latex: str, frame: pd.DataFrame) -> str:
+    """Insert booktabs ``\\cmidrule`` under dataset headers and under metric headers that span columns.
+
+    Written by hand because ``Styler.to_latex`` draws only full rules.
+    """
+    out = latex.splitlines()
+    top = out.index(r"\toprule")
+    for level in reversed(range(frame.columns.nlevels - 1)):
+        rules, start = [], 0
+        prefixes = [c[: level + 1] for c in frame.columns]
+        for j in range(1, len(prefixes) + 1):
+            if j == len(prefixes) or prefixes[j] != prefixes[start]:
+                if prefixes[start][-1] and (level == 0 or j - start > 1):
+                    rules.append(rf"\cmidrule(lr){{{start + 2}-{j + 1}}}")
+                start = j
+        if rules:
+            out.insert(top + level + 2, " ".join(rules))
+    return "\n".join(out)
+
+
+def _with_notes(tabular: str, lines: list[str]) -> str:
+    """The tabular with its notes set below it, wrapped to the tabular's own width.
+
+    Written by hand because ``Styler.to_latex`` has no table notes, and notes as rows of the
+    tabular would widen its last column; plain TeX box registers keep it free of extra packages.
+    """
+    notes = "\\par\n".join(lines)
+    return (
+        "\\begingroup\n\\setbox0=\\hbox{%\n" + tabular.rstrip() + "%\n}%\n"
+        "\\begin{minipage}{\\wd0}\n\\box0\n\\par\\smallskip\\footnotesize\\raggedright\n"
+        + notes
+        + "\\par\n\\end{minipage}%\n\\endgroup\n"
+    )
+
+
+def to_latex(table: Table) -> str:
+    """The booktabs ``tabular`` of one group styled with pandas' Styler, its notes below (for ``\\input``)."""
+    frame, labels, styled = display_frame(table)
+    wraps = {"best": "textbf:--rwrap;", "second": "underline:--rwrap;"}
+
+    def style(data: pd.DataFrame) -> pd.DataFrame:
+        """CSS-like Styler props: bold best, underlined second best."""
+        props = pd.DataFrame("", index=data.index, columns=data.columns)
+        for i, j, rank in styled:
+            props.iat[i, j] = wraps[rank]
+        return props
+
+    styler = frame.style.apply(style, axis=None).format_index(lambda i: labels[i], axis=0)
+    latex = styler.to_latex(hrules=True, column_format="l" + "r" * frame.shape[1], multicol_align="c")
+    group = table.results.group
+    header = f"% {group.name}: {group.title}\n% generated by `dca report tables`; do not edit by hand.\n"
+    return header + _with_notes(_add_cmidrules(latex, frame), notes(table))
+
+
+def tidy_frame(table: Table) -> pd.DataFrame:
+    """One CSV row per (variant, column): our numbers, the paper's, rank, baseline and p-value."""
+    group, marks, pvals = table.results.group, ranks(table), p_values(table)
+    rows = []
+    for variant in group.variants:
+        for column in table.columns:
+            cell = table.cells[(variant, column)]
+            rows.append({
+                "group": group.name, "variant": variant, "label": group.labels[variant],
+                "dataset": column.dataset or "", "metric": column.metric, "class": column.cls or "",
+                "unit": unit_of(table, column),
+                "mean": cell.mean, "std": cell.std, "n_seeds": cell.n, "n_expected": cell.expected,
+                "missing_seeds": ";".join(map(str, cell.missing)), "test_selected": cell.test_selected,
+                "reported": table.reported.get((variant, column), ""), "rank": marks.get((variant, column), ""),
+                "baseline": group.baselines.get(variant, ""), "p_value": pvals.get((variant, column), math.nan),
+            })  # fmt: skip
+    return pd.DataFrame(rows, columns=CSV_COLUMNS)
+
+
+def write_table(results: GroupResults, out: Path, log: Log) -> dict[str, Path]:
+    """Write ``<group>.tex``, ``<group>.csv`` and ``<group>_tests.csv`` under ``out`` (atomically)."""
+    table = build_table(results, log)
+    files = table_files(Path(out), results.group.name)
+    write_text(files["tex"], to_latex(table))
+    write_text(files["csv"], tidy_frame(table).to_csv(index=False, lineterminator="\n"))
+    write_text(files["tests"], table.tests.to_csv(index=False, lineterminator="\n"))
+    return files

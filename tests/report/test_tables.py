@@ -1,0 +1,118 @@
+"""Tables of the fake group: bold/underline, mean +- std, the paper's column, markers, p-values, CSV."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dca.report.collect import collect_group, config_groups, load_config
+from dca.report.tables import build_table, escape, format_p, to_latex, write_table
+
+
+@pytest.fixture(scope="module")
+def results(workspace: Path):
+    """The collected runs of the fake group."""
+    (group,) = config_groups(load_config(workspace / "config.yaml"), ["toy_table"])
+    return collect_group(group, workspace / "runs")
+
+
+@pytest.fixture(scope="module")
+def written(results, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The table files of the fake group."""
+    return write_table(results, tmp_path_factory.mktemp("tables"), lambda message: None)
+
+
+def seed_dice(workspace: Path, dataset: str, variant: str) -> np.ndarray:
+    """The test Dice (%) of each present seed, read straight from metrics.json."""
+    files = sorted((workspace / "runs" / dataset / variant).glob("seed*/eval/metrics.json"))
+    return np.array([100 * json.loads(f.read_text())["dice"] for f in files])
+
+
+def row_of(tex: str, label: str) -> str:
+    """The LaTeX row that starts with ``label``."""
+    return next(line for line in tex.splitlines() if line.startswith(f"{label} &"))
+
+
+def test_mean_std_bold_underline_and_markers(workspace: Path, written: dict[str, Path]) -> None:
+    """Best mean bold, second underlined; mean +- std over seeds; dagger for test selection, ddagger for a lost seed."""
+    tex = written["tex"].read_text()
+    net, dca = seed_dice(workspace, "toy", "net"), seed_dice(workspace, "toy", "net-dca")
+    cca = seed_dice(workspace, "toy", "net-cca")
+    assert len(cca) == 1
+    assert f"{net.mean():.2f} $\\pm$ {net.std(ddof=1):.2f}" in row_of(tex, "Net")
+    assert f"\\textbf{{{dca.mean():.2f} $\\pm$ {dca.std(ddof=1):.2f}$^\\dagger$}}" in row_of(tex, "Net (DCA)")
+    assert f"\\underline{{{cca[0]:.2f}$^\\ddagger$}}" in row_of(tex, "Net (CCA)")
+    organs = seed_dice(workspace, "organs", "net-dca")
+    assert f"\\textbf{{{organs.mean():.2f} $\\pm$ {organs.std(ddof=1):.2f}}}" in row_of(tex, "Net (DCA)")
+    assert row_of(tex, "Net (DCA)").count("$^\\dagger$") == 2  # toy DSC and IoU; organs was selected on val
+    assert "--" in row_of(tex, "Net (CCA)")  # no run on organs
+    assert "model selected on the test split" in tex and "fewer seeds than configured" in tex
+    assert tex.count(r"\toprule") == tex.count(r"\midrule") == tex.count(r"\bottomrule") == 1
+
+
+def test_paper_column(written: dict[str, Path]) -> None:
+    """The paper's numbers as printed, matched by selector (YAML booleans) or by label; parameters too."""
+    tex = written["tex"].read_text()
+    assert "Paper" in tex and "Params (M)" in tex
+    assert "& 82.50 &" in row_of(tex, "Net (DCA)") and "& 1.10 &" in row_of(tex, "Net (DCA)")
+    assert "& 81.00 &" in row_of(tex, "Net (CCA)")  # label match on the first column
+    assert "& 75.5 &" in row_of(tex, "Net")
+
+
+def test_p_values_in_table_and_tests_csv(written: dict[str, Path]) -> None:
+    """Each variant with a baseline gets a p row; the values are those of the tests CSV."""
+    tex, tests = written["tex"].read_text(), pd.read_csv(written["tests"], keep_default_na=False)
+    assert len(tests) == 12  # 2 variants x (toy: DSC, IoU; organs: DSC, IoU, 2 classes)
+    p_rows = [line for line in tex.splitlines() if line.startswith(r"\quad $p$ vs Net")]
+    assert len(p_rows) == 2
+    dca_p = tests[(tests.variant == "net-dca") & (tests.dataset == "toy") & (tests.metric == "dice")]
+    assert f"& {format_p(float(dca_p.p_value.iloc[0]))} &" in p_rows[0]
+
+
+def test_csv_content(workspace: Path, written: dict[str, Path]) -> None:
+    """One row per (variant, column) with mean, std, seeds, the paper's number, rank and p-value."""
+    text = ["dataset", "class", "missing_seeds", "reported", "rank", "baseline"]
+    frame = pd.read_csv(written["csv"], dtype=dict.fromkeys(text, str))
+    frame[text] = frame[text].fillna("")
+    row = frame[(frame.variant == "net-dca") & (frame.dataset == "toy") & (frame.metric == "dice")].iloc[0]
+    dice = seed_dice(workspace, "toy", "net-dca")
+    assert row["mean"] == pytest.approx(dice.mean()) and row["std"] == pytest.approx(dice.std(ddof=1))
+    assert (row["reported"], row["rank"], row["n_seeds"], row["test_selected"]) == ("82.50", "best", 2, True)
+    assert row["unit"] == "%" and row["baseline"] == "net"
+    tests = pd.read_csv(written["tests"])
+    expected = tests[(tests.variant == "net-dca") & (tests.dataset == "toy") & (tests.metric == "dice")]
+    assert row["p_value"] == pytest.approx(expected.p_value.iloc[0])
+    cca = frame[(frame.variant == "net-cca") & (frame.dataset == "toy") & (frame.metric == "dice")].iloc[0]
+    assert (cca["missing_seeds"], cca["n_seeds"], cca["rank"]) == ("1", 1, "second")
+    classes = frame[(frame.dataset == "organs") & (frame["class"] != "")]["class"].unique().tolist()
+    assert classes == ["liver", "spleen"]
+
+
+def test_without_paper_numbers_and_unmatched_rows(results) -> None:
+    """No reported table: no Paper column, all three metrics; a variant no row matches is logged."""
+    plain = dataclasses.replace(results, group=dataclasses.replace(results.group, reported=None, per_class=None))
+    tex = to_latex(build_table(plain, lambda message: None))
+    assert "Paper" not in tex and "HD95 (px)" in tex and "liver" not in tex
+    messages: list[str] = []
+    renamed = {**results.group.labels, "net-cca": "Mystery"}
+    odd = dataclasses.replace(results, group=dataclasses.replace(results.group, labels=renamed))
+    build_table(odd, messages.append)
+    assert any("net-cca" in m and "reported_rows" in m for m in messages)
+
+
+def test_escape() -> None:
+    """Labels with LaTeX specials (the paper's CCA||SCA among them) come out literal."""
+    assert escape("U-Net (CCA||SCA) & 5% x_1") == r"U-Net (CCA\textbar{}\textbar{}SCA) \& 5\% x\_1"
+
+
+def test_all_test_selected_marks_the_header(results) -> None:
+    """When every run was selected on the test split the dagger sits once on each header, not on every cell."""
+    runs = {k: dataclasses.replace(r, metrics={**r.metrics, "test_selected": True}) for k, r in results.runs.items()}
+    tex = to_latex(build_table(dataclasses.replace(results, runs=runs), lambda message: None))
+    assert r"Ours$^\dagger$" in tex and "every model selected on the test split" in tex
+    assert r"$^\dagger$}" not in row_of(tex, "Net (DCA)") and r"$^\dagger$ &" not in row_of(tex, "Net")
