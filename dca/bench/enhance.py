@@ -107,6 +107,3 @@ def summary_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
         lines.append(line)
     return lines
 
-
-if __name__ == "__main__":
-    print("\n".join(summary_lines(bench_enhance())))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import torch
+import yaml
 
 from dca.models.registry import build_model, list_models
 from dca.nn.dca import DualCrossAttention
@@ -22,7 +23,7 @@ def _params(args: argparse.Namespace) -> int:
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--option {item!r} must look like key=value")
-        options[key] = int(value) if value.isdigit() else value
+        options[key] = yaml.safe_load(value)  # typed: 8 -> int, false -> bool, cca -> str
     with torch.device("meta"):  # counting needs no memory
         model = build_model(args.name, dca=args.dca, in_channels=args.in_channels,
                             num_classes=args.num_classes, img_size=args.img_size, **options)

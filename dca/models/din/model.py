@@ -1,0 +1,208 @@
+"""Dual Interaction Network (DIN, Noh, Jeon, Park 2025): two ConvNeXt encoders, a DIFM on each skip, MLP decoder.
+
+The original image I and the enhanced image E go through their own encoders (``dca.models.din.encoder``); at each
+of the four stages a DIFM (``dca.models.din.difm``) fuses the two images' edge and shape features, and the decoder
+takes the four fused maps (the DIFMs sit on the skip connections, Fig. 2a; the encoders run unchanged). Forward:
+``model(image, enhanced)`` -> logits ``(B, num_classes, H, W)``; H and W must be multiples of 8.
+
+Registered as ``din`` (the paper's sizes: 323.16M parameters, 1860.8 GMACs at 224x224, ``docs/din.md``) and
+``din-tiny`` (widths 8/16/32/64, one block per stage, 32-channel decoder, 4x4 windows, 8-channel heads) for CPU
+tests. Options, every one an ablation of the paper (defaults = the paper's model):
+
+- ``fusion``: ``"layer"`` two encoders fused by DIFMs (Ours); ``"input"`` I and E concatenated along channels into
+  one encoder (Ours_IF, Table 5); ``"none"`` one encoder on the first input only, ``model(x)`` (only I / only E of
+  Tables 4, 5, 9, 10: which image it sees is the run's data choice). Single-encoder models use the DIFM with
+  self-attention ("MHSA in place of DIFM").
+- ``num_difm``: 0-4 stages with a DIFM, largest resolution first (Table 6 removes the smallest first). A stage
+  without DIFM passes the concatenation of the two images' shape features (one image's with one encoder) to the
+  decoder; ``num_difm=0`` with ``fusion="layer"`` is Ours_concat (Table 5) and Table 3's first row.
+- ``directions``: ``"both"`` (F_IE + F_EI), ``"ie"`` or ``"ei"`` (uni-directional, Table 7).
+- ``feature_merging``, ``attention``, ``global_spatial_attention``: DIFM parts (b), (a), (c) of Table 3.
+- ``decoder``: ``"mlp"`` (SegFormer) or ``"emcad"`` (Tables 11-12).
+- sizes: ``widths``, ``depths``, ``decoder_dim``, ``window``, ``head_dim``.
+
+The second input's kind (original, HE, CLAHE, fuzzy, Table 4) is a data choice: the model takes what it is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor, nn
+
+from dca.models.din.decoders import MLPDecoder
+from dca.models.din.difm import DIFM, DIRECTIONS, SELF_ATTENTION
+from dca.models.din.emcad import EMCADDecoder
+from dca.models.din.encoder import ConvNeXtEncoder
+from dca.models.registry import register_model, reject_unknown
+from dca.models.sizes import check_size
+
+FUSIONS = ("layer", "input", "none")
+DECODERS = ("mlp", "emcad")
+STAGES = 4
+SIZE_MULTIPLE = 2 ** (STAGES - 1)  # three 2x poolings after the stride-1 stem
+TINY = {"widths": (8, 16, 32, 64), "depths": (1, 1, 1, 1), "decoder_dim": 32, "window": 4, "head_dim": 8}
+
+
+@dataclass(frozen=True)
+class DINConfig:
+    """DIN's options (defaults = the paper's model); validated on construction with messages naming the option."""
+
+    fusion: str = "layer"
+    num_difm: int = STAGES
+    directions: str = "both"
+    feature_merging: bool = True
+    attention: bool = True
+    global_spatial_attention: bool = True
+    decoder: str = "mlp"
+    widths: tuple[int, ...] = (128, 256, 512, 1024)
+    depths: tuple[int, ...] = (3, 3, 27, 3)
+    decoder_dim: int = 768
+    window: int = 7
+    head_dim: int = 32
+
+    def __post_init__(self) -> None:
+        _choice("fusion", self.fusion, FUSIONS)
+        _choice("decoder", self.decoder, DECODERS)
+        _choice("directions", self.directions, tuple(DIRECTIONS))
+        for name in ("feature_merging", "attention", "global_spatial_attention"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"din: {name} must be true or false, got {getattr(self, name)!r}")
+        for name in ("widths", "depths"):
+            value = getattr(self, name)
+            if len(value) != STAGES or not all(_positive_int(v) for v in value):
+                raise ValueError(f"din: {name} must be {STAGES} positive integers, got {list(value)}")
+        for name in ("decoder_dim", "window", "head_dim"):
+            if not _positive_int(getattr(self, name)):
+                raise ValueError(f"din: {name} must be a positive integer, got {getattr(self, name)!r}")
+        if not _int_in(self.num_difm, 0, STAGES):
+            raise ValueError(f"din: num_difm must be an integer from 0 to {STAGES}, got {self.num_difm!r}")
+        if self.directions != "both" and (self.fusion != "layer" or not self.attention or not self.num_difm):
+            raise ValueError(
+                f"din: directions={self.directions!r} needs the dual cross-attention "
+                "(fusion='layer', attention=true, num_difm >= 1)"
+            )
+
+    @classmethod
+    def from_options(cls, model: str, options: dict[str, object]) -> DINConfig:
+        """Build from builder options: unknown names are an error; lists (from YAML) become tuples."""
+        names = {f.name for f in fields(cls)}
+        reject_unknown(model, {k: v for k, v in options.items() if k not in names})
+        values = {k: tuple(v) if isinstance(v, list | tuple) else v for k, v in options.items()}
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    """Raise a ValueError naming the option unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"din: {name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+
+
+def _int_in(value: object, low: int, high: float) -> bool:
+    """True for an int (not a bool) from ``low`` to ``high``."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _positive_int(value: object) -> bool:
+    """True for an int (not a bool) >= 1."""
+    return _int_in(value, 1, float("inf"))
+
+
+class DIN(nn.Module):
+    """DIN with every ablation of the paper selected by a :class:`DINConfig`."""
+
+    def __init__(
+        self, in_channels: int, num_classes: int, config: DINConfig | None = None, img_size: int = 224
+    ) -> None:
+        super().__init__()
+        config = config or DINConfig()
+        check_size("din", img_size, img_size, SIZE_MULTIPLE, what="img_size")
+        self.config = config
+        streams = 2 if config.fusion == "layer" else 1
+        encoder_in = 2 * in_channels if config.fusion == "input" else in_channels
+        edge_stages = config.num_difm if config.feature_merging else 0
+        self.encoders = nn.ModuleList(
+            ConvNeXtEncoder(encoder_in, config.widths, config.depths, edge_stages) for _ in range(streams)
+        )
+        directions = DIRECTIONS[config.directions] if streams == 2 else SELF_ATTENTION
+        self.fusions = nn.ModuleList(
+            DIFM(
+                width, streams, directions, feature_merging=config.feature_merging, attention=config.attention,
+                global_spatial_attention=config.global_spatial_attention, window=config.window,
+                head_dim=config.head_dim,
+            )
+            if stage < config.num_difm
+            else DIFM(width, streams, feature_merging=False, attention=False, global_spatial_attention=False)
+            for stage, width in enumerate(config.widths)
+        )
+        widths = [fusion.out_channels for fusion in self.fusions]
+        self.decoder: nn.Module = (
+            MLPDecoder(widths, num_classes, config.decoder_dim)
+            if config.decoder == "mlp"
+            else EMCADDecoder(widths, num_classes)
+        )
+
+    def forward(self, image: Tensor, enhanced: Tensor | None = None) -> Tensor:
+        check_size("din", image.shape[-2], image.shape[-1], SIZE_MULTIPLE)
+        streams = self._streams(image, enhanced)
+        edges, shapes = zip(*(encoder(x) for encoder, x in zip(self.encoders, streams, strict=True)), strict=True)
+        fused = [
+            fusion([s[i] for s in shapes], [e[i] for e in edges if i < len(e)])
+            for i, fusion in enumerate(self.fusions)
+        ]
+        return self.decoder(fused)
+
+    def _streams(self, image: Tensor, enhanced: Tensor | None) -> list[Tensor]:
+        """The encoders' inputs: [I, E], [concat(I, E)] or [I] by ``fusion``; E is required unless fusion='none'."""
+        fusion = self.config.fusion
+        if fusion == "none":
+            return [image]
+        if enhanced is None:
+            raise ValueError(
+                f"din: fusion={fusion!r} takes two inputs, call model(image, enhanced) "
+                "(list the enhanced input in the run's data inputs), or use fusion='none' for a single input"
+            )
+        if enhanced.shape != image.shape:
+            raise ValueError(f"din: image {tuple(image.shape)} and enhanced {tuple(enhanced.shape)} differ in shape")
+        return [torch.cat([image, enhanced], dim=1)] if fusion == "input" else [image, enhanced]
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters per part, as the paper splits them (section 4.5): encoders, DIFMs, decoder and total."""
+        parts = {
+            "encoders": _count(self.encoders),
+            "difm": _count(self.fusions),
+            "decoder": _count(self.decoder),
+        }
+        parts["total"] = sum(parts.values())
+        return parts
+
+
+def _count(module: nn.Module) -> int:
+    """Number of parameters of ``module``."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def _build(
+    name: str, preset: dict[str, object], dca: bool, in_channels: int, num_classes: int, img_size: int,
+    options: dict[str, object],
+) -> DIN:
+    """Shared builder: reject DCA, overlay the options on the preset, build."""
+    if dca:
+        raise ValueError(
+            f"{name}: DIN has no DCA variant (got dca=True); its skip fusion is the DIFM (options fusion, num_difm)"
+        )
+    config = DINConfig.from_options(name, {**preset, **options})
+    return DIN(in_channels, num_classes, config, img_size=img_size)
+
+
+@register_model("din")
+def din(*, dca: bool, in_channels: int, num_classes: int, img_size: int, **options: object) -> nn.Module:
+    """DIN at the paper's sizes: ConvNeXt-base encoders (3-3-27-3), four DIFMs, 768-channel MLP decoder."""
+    return _build("din", {}, dca, in_channels, num_classes, img_size, options)
+
+
+@register_model("din-tiny")
+def din_tiny(*, dca: bool, in_channels: int, num_classes: int, img_size: int, **options: object) -> nn.Module:
+    """DIN scaled down for CPU tests (``TINY`` sizes); every option of ``din`` applies."""
+    return _build("din-tiny", TINY, dca, in_channels, num_classes, img_size, options)
