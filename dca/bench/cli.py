@@ -25,7 +25,8 @@ def _models(args: argparse.Namespace) -> dict[str, list[dict]]:
         result["din"] = din_budget()
         print("DIN budget, ours vs the paper (Table 15, section 4.5):")
         for r in result["din"]:
-            print(f"  {r['quantity']:<28} ours {r['ours']:>10,.2f} {r['unit']:<7} paper {r['paper']}  ({r['diff_pct']:+.2f}%)")
+            print(f"  {r['quantity']:<28} ours {r['ours']:>10,.2f} {r['unit']:<7} paper {r['paper']}  "
+                  f"({r['diff_pct']:+.2f}%)")
     return result
 
 
