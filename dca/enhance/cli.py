@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
-from typing import Any
 
 from dca.enhance import METHODS
 from dca.enhance.dataset import enhance_dataset
+from dca.utils.cli import parse_key_values
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,27 +24,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="method parameter, repeatable; VALUE is read as JSON (4, 0.02, null), else as a string",
+        help="method parameter, repeatable; VALUE is read as YAML (4, 0.02, null, true, or a string)",
     )
     parser.set_defaults(func=run)
 
 
-def parse_params(items: list[str]) -> dict[str, Any]:
-    """Turn ``["key=value", ...]`` into a dict, reading each value as JSON where it parses, else as a string."""
-    params: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--param expects KEY=VALUE, got {item!r}")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
-    return params
-
-
 def run(args: argparse.Namespace) -> int:
     """Enhance the dataset and print the output folder."""
-    out_dir = enhance_dataset(args.data, args.method, **parse_params(args.param))
+    out_dir = enhance_dataset(args.data, args.method, **parse_key_values(args.param, "--param"))
     print(out_dir)
     return 0

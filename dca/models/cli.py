@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-import yaml
 
 from dca.models.registry import build_model, list_models
 from dca.nn.dca import DualCrossAttention
+from dca.utils.cli import parse_key_values
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -18,12 +18,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _params(args: argparse.Namespace) -> int:
-    options = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--option {item!r} must look like key=value")
-        options[key] = yaml.safe_load(value)  # typed: 8 -> int, false -> bool, cca -> str
+    options = parse_key_values(args.option, "--option")
     with torch.device("meta"):  # counting needs no memory
         model = build_model(args.name, dca=args.dca, in_channels=args.in_channels,
                             num_classes=args.num_classes, img_size=args.img_size, **options)

@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from dca.utils.cli import parse_key_values
+
 SELECTIONS = ("val", "test", "last")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("none", "cosine", "poly")
@@ -270,15 +272,12 @@ def resolve_config(raw: dict[str, Any], overrides: dict[str, Any] | None = None)
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """Turn ``["optim.lr=1e-3", "model.dca=true"]`` into a nested dict (values parsed as YAML)."""
     result: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"override {pair!r} is not of the form key.sub=value")
+    for key, value in parse_key_values(pairs, "override", form="key.sub=value").items():
         node = result
         *parents, leaf = key.split(".")
         for part in parents:
             node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(text)
+        node[leaf] = value
     return result
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +24,8 @@ SPACING = (2.5, 0.8, 0.8)
 
 
 @pytest.fixture(autouse=True)
-def isolated_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """One CPU thread, a temporary working folder (DVCLive looks for a repository there), torch flags restored."""
-    monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    flags = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    if (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()) != flags:
-        torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+def _isolated(isolated_torch: None) -> None:
+    """Every evaluation test runs isolated (see ``isolated_torch`` in tests/conftest.py)."""
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from dca.train.config import RunConfig, resolve_config
@@ -20,17 +19,8 @@ HEIGHT, WIDTH = 72, 80  # original size; runs train at 64 x 64
 
 
 @pytest.fixture(autouse=True)
-def isolated_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Run each test on one CPU thread (the machine is shared) in a temporary folder (DVCLive looks for a
-    Git/DVC repository from the working directory), restoring the global torch flags a run sets."""
-    monkeypatch.chdir(tmp_path)
-    threads = torch.get_num_threads()
-    flags = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    if (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()) != flags:
-        torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+def _isolated(isolated_torch: None) -> None:
+    """Every training test runs isolated (see ``isolated_torch`` in tests/conftest.py)."""
 
 
 def _case(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
