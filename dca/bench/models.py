@@ -11,7 +11,6 @@ ours, and peak memory of a U-Net+DCA training step is measured in fresh subproce
 from __future__ import annotations
 
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -114,7 +113,7 @@ def bench_pair(
 
 
 def peak_memory_mb(model: str, *, dca: bool, size: int, batch: int, patch: int = 8, reference: bool = False) -> float:
-    """Peak resident memory added by one training step, measured in a fresh interpreter."""
+    """Peak resident memory added by one training step (Linux VmHWM after a reset), in a fresh interpreter."""
     args = json.dumps({"model": model, "dca": dca, "size": size, "batch": batch, "patch": patch,
                        "reference": reference, "threads": torch.get_num_threads()})
     out = subprocess.run(
@@ -122,6 +121,15 @@ def peak_memory_mb(model: str, *, dca: bool, size: int, batch: int, patch: int =
         check=True, capture_output=True, text=True,
     )
     return float(out.stdout.strip().splitlines()[-1])
+
+
+def _status_kb(field: str) -> int:
+    """A memory figure (kB) of this process from /proc/self/status (Linux)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field} line")
 
 
 def _memory_probe(args_json: str) -> None:
@@ -135,10 +143,12 @@ def _memory_probe(args_json: str) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     x = torch.rand(args["batch"], 3, args["size"], args["size"])
     y = (torch.rand(args["batch"], args["size"], args["size"]) > 0.5).long()
-    with open("/proc/self/statm") as f:
-        before_kb = int(f.read().split()[1]) * resource.getpagesize() / 1024
+    # Reset the kernel's peak-RSS mark (VmHWM) so that imports and model construction do not count.
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before_kb = _status_kb("VmRSS")
     _train_step(model, optimizer, x, y)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = _status_kb("VmHWM")
     print(round((peak_kb - before_kb) / 1024, 1))
 
 
