@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/python -m dca.bench models
-	@echo "Benchmark tables: results/bench/models.csv, results/bench/models_memory.csv"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --profile workflow/profiles/local
+	@echo "Tables: results/tables/<group>.tex|.csv  Figures: results/figures/  Metrics: results/metrics/"
+	@echo "HTML report: $(BIN)/snakemake --report report.html"
 
 test: setup
 	$(BIN)/ruff check dca tests

@@ -1,6 +1,152 @@
-"""Config validation and helpers shared by every rule."""
+"""Config validation, wildcard constraints and the input functions shared by every rule.
+
+The logic lives in dca.workflow (testable without Snakemake): Grid expands the experiment groups
+into runs (dataset, variant, seed) and resolves each run's `dca train` config.
+"""
 
 from snakemake.utils import validate
 
+from dca.workflow.config import one_of_pattern
+from dca.workflow.grid import (
+    EVAL_METRICS,
+    EVAL_PER_CASE,
+    RUN_CONFIG_FILE,
+    STAMP_DIR,
+    SUMMARY_FILE,
+    Grid,
+    dump_yaml,
+)
+from dca.workflow.report import figure_files, table_files
 
 validate(config, "../schemas/config.schema.yaml")
+GRID = Grid(config)  # raises dca.workflow.ConfigError naming the key at fault
+
+PATHS = config["paths"]
+RAW = PATHS["raw"]
+PROCESSED = PATHS["processed"]
+RUNS = PATHS["runs"]
+RUN = f"{RUNS}/{{dataset}}/{{variant}}/seed{{seed}}"
+# The validated config with its defaults, for `dca report`; named by its content hash so that a changed
+# config is a new file to make (and the report reruns), also without Snakemake's metadata.
+EFFECTIVE_TEXT = dump_yaml(GRID.effective_config())
+EFFECTIVE_DIR = "results/workflow"
+EFFECTIVE_CONFIG = f"{EFFECTIVE_DIR}/config-{GRID.text_digest(EFFECTIVE_TEXT)}.yaml"
+# The software of every rule (documentation, and --software-deployment-method conda); by default
+# jobs run in the current environment (the project's .venv), which `make setup` creates.
+CONDA_ENV = "../../environment.yml"
+
+
+wildcard_constraints:
+    dataset=one_of_pattern(list(config["datasets"])),
+    variant=one_of_pattern(list(config["variants"])),
+    seed=r"\d+",
+    digest=r"[0-9a-f]{12}",
+    method="fuzzy|he|clahe",
+    group=one_of_pattern(list(config["experiments"])),
+
+
+def ancient_all(paths):
+    """`paths` marked ancient: their file times never make the job rerun (a DVC checkout or pull sets new
+    times in any order, and Snakemake compares input and output times even without the mtime rerun
+    trigger), and neither does a rerun of the job that made them, while they exist. Used for the inputs
+    of training that are deterministic to rebuild (processed data, enhanced copies) and for its config
+    stamp, whose name changes with the config. Evaluation and report inputs are not ancient: a retrained
+    run is re-evaluated."""
+    return [ancient(path) for path in paths]
+
+
+def rule_resources(step):
+    """Snakemake resources of a rule from config `resources.<step>` (no gpu entry when it asks for none)."""
+    spec = config["resources"][step]
+    out = {key: spec[key] for key in ("mem_mb", "runtime", "cpus_per_task")}
+    if spec["gpu"]:
+        out["gpu"] = spec["gpu"]
+    return out
+
+
+def rule_threads(step):
+    """Threads of a rule: its cpus_per_task (Snakemake scales it down to --cores)."""
+    return config["resources"][step]["cpus_per_task"]
+
+
+def run_of(wildcards):
+    """The dca.workflow Run named by a rule's wildcards."""
+    return GRID.run(wildcards.dataset, wildcards.variant, wildcards.seed)
+
+
+def processed_index(dataset):
+    """The file that marks a processed dataset complete (index.csv is written last)."""
+    return f"{PROCESSED}/{dataset}/index.csv"
+
+
+def enhanced_marker(dataset, method):
+    """The file that marks an enhanced copy of a dataset complete."""
+    return f"{PROCESSED}/{dataset}/enhanced/{method}.json"
+
+
+def train_inputs(wildcards):
+    """A run's inputs: its config stamp (run.yaml by content hash), its processed dataset and the enhanced
+    copies it reads (all ancient: see `ancient_all`)."""
+    run = run_of(wildcards)
+    return {
+        "config": ancient(config_stamp(run)),
+        "data": ancient(processed_index(run.dataset)),
+        "enhanced": ancient_all(enhanced_marker(run.dataset, m) for m in GRID.enhancements(run)),
+    }
+
+
+def config_stamp(run):
+    """A run's config stamp: run.yaml under a name that changes with its content."""
+    return GRID.run_file(run, f"{STAMP_DIR}/{GRID.digest(run)}")
+
+
+def stamp_targets(groups=None):
+    """The config stamps of every run of `groups` (default: all). Targets list them so that a changed run
+    config is a missing file that Snakemake must make, which reruns the run, also without metadata."""
+    return [config_stamp(run) for run in GRID.runs(groups)]
+
+
+def data_targets(groups=None):
+    """Every processed dataset and enhanced copy the runs of `groups` (default: all) need."""
+    return [processed_index(d) for d in GRID.datasets(groups)] + [
+        enhanced_marker(d, m) for d, m in GRID.enhanced_datasets(groups)
+    ]
+
+
+def eval_targets(groups=None):
+    """The evaluation outputs of every run of `groups` (default: all)."""
+    return [GRID.run_file(run, name) for run in GRID.runs(groups) for name in (EVAL_METRICS, EVAL_PER_CASE)]
+
+
+def summary_targets(groups=None):
+    """The summary.json (finished training) and config stamp of every run of `groups` (default: all)."""
+    return GRID.summaries(groups) + stamp_targets(groups)
+
+
+def curve_file(run):
+    """The copy of a run's training curves that DVC plots."""
+    return f"{PATHS['curves']}/{run.dataset}/{run.variant}/seed{run.seed}.csv"
+
+
+def report_targets(groups=None):
+    """Tables, figures, aggregate metrics and training curves of `groups` (default: all)."""
+    names = list(GRID.groups) if groups is None else list(groups)
+    out = []
+    for group in names:
+        datasets = config["experiments"][group]["datasets"]
+        out += table_files(PATHS["tables"], group) + figure_files(PATHS["figures"], group, datasets)
+        out.append(f"{PATHS['metrics']}/{group}.json")
+    return out + [curve_file(run) for run in GRID.runs(names)] + stamp_targets(names)
+
+
+def bench_targets():
+    """The model benchmark's tables (memory table only with bench.memory), or nothing when bench.models is []."""
+    if not config["bench"]["models"]:
+        return []
+    memory = ["results/bench/models_memory.csv"] if config["bench"]["memory"] else []
+    return ["results/bench/models.csv", "results/bench/models.json", *memory]
+
+
+def all_targets():
+    """What `snakemake` builds by default: every group's report and the model benchmark."""
+    return report_targets() + bench_targets()

@@ -1,0 +1,87 @@
+"""What the workflow's report step produces: the report's file names, and the aggregate metrics DVC tracks.
+
+``dca report tables|figures`` (:mod:`dca.report`) write the tables and figures; the workflow must
+name them as Snakemake outputs, so their names are repeated here without importing matplotlib
+(tests/workflow checks that they agree). :func:`aggregate_group` reduces a group's evaluated runs
+to mean, standard deviation and count over seeds per (dataset, variant), the JSON that ``dvc
+metrics`` shows and diffs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from dca.workflow.grid import EVAL_METRICS, Grid
+
+TABLE_SUFFIXES = (".tex", ".csv", "_tests.csv")
+FIGURE_FORMATS = ("png", "pdf")
+AGGREGATE_METRICS = ("dice", "iou", "hd95")
+
+
+def table_files(tables: str | Path, group: str) -> list[str]:
+    """The files ``dca report tables`` writes for ``group`` under ``tables``."""
+    return [f"{tables}/{group}{suffix}" for suffix in TABLE_SUFFIXES]
+
+
+def figure_files(figures: str | Path, group: str, datasets: list[str]) -> list[str]:
+    """The files ``dca report figures`` writes for ``group`` (qualitative grids and curves per dataset,
+    parameters vs Dice), each as PNG and PDF."""
+    stems = [f"{group}_{kind}_{dataset}" for kind in ("qualitative", "curves") for dataset in datasets]
+    stems.append(f"{group}_params_dice")
+    return [f"{figures}/{stem}.{fmt}" for stem in stems for fmt in FIGURE_FORMATS]
+
+
+def _summary(values: list[float]) -> dict[str, float | int | None]:
+    """Mean, sample standard deviation (0 for one value) and count of the finite ``values``."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return {"mean": None, "std": None, "n": 0}
+    std = statistics.stdev(finite) if len(finite) > 1 else 0.0
+    return {"mean": statistics.fmean(finite), "std": std, "n": len(finite)}
+
+
+def aggregate_group(grid: Grid, group: str) -> dict[str, Any]:
+    """Mean/std/n over seeds of the test Dice, IoU and HD95 (units as evaluated: Dice/IoU in [0, 1])
+    of every (dataset, variant) of ``group``, with per-class Dice; runs not evaluated yet count as missing."""
+    spec = grid.config["experiments"][group]
+    results: dict[str, Any] = {}
+    missing: list[str] = []
+    for dataset in spec["datasets"]:
+        results[dataset] = {}
+        for variant in spec["variants"]:
+            scores: list[dict[str, Any]] = []
+            for seed in grid.config["seeds"]:
+                path = Path(grid.run_file(grid.run(dataset, variant, seed), EVAL_METRICS))
+                if path.is_file():
+                    scores.append(json.loads(path.read_text(encoding="utf-8")))
+                else:
+                    missing.append(f"{dataset}/{variant}/seed{seed}")
+            entry: dict[str, Any] = {m: _summary([s.get(m) for s in scores]) for m in AGGREGATE_METRICS}
+            classes = list(dict.fromkeys(c for s in scores for c in s.get("per_class", {})))
+            if len(classes) > 1:
+                entry["per_class_dice"] = {
+                    c: _summary([s.get("per_class", {}).get(c, {}).get("dice") for s in scores])["mean"]
+                    for c in classes
+                }
+            entry["test_selected"] = any(s.get("test_selected") for s in scores)
+            results[dataset][variant] = entry
+    return {
+        "group": group,
+        "paper": spec["paper"],
+        "seeds": list(grid.config["seeds"]),
+        "missing": missing,
+        "results": results,
+    }
+
+
+def write_aggregate(grid: Grid, group: str, out: str | Path) -> Path:
+    """Write :func:`aggregate_group` as JSON to ``out`` (atomically) and return the path."""
+    from dca.utils.io import write_text
+
+    path = Path(out)
+    write_text(path, json.dumps(aggregate_group(grid, group), indent=2, sort_keys=False) + "\n")
+    return path

@@ -1,0 +1,117 @@
+"""Fixtures for the workflow tests: the repository's configs, and workspaces that run the real workflow.
+
+A workspace is a temporary copy of what the workflow needs (Snakefile, workflow/, config/, dvc.yaml);
+the `dca` package comes from the installed (editable) package, so jobs run this checkout's code. The
+helpers are reached through the ``wf`` fixture (tests import nothing from here: --import-mode=importlib).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dca.workflow.config import load_yaml
+
+REPO = Path(__file__).resolve().parents[2]
+FULL_CONFIG = REPO / "config" / "config.yaml"
+DEMO_CONFIG = REPO / "config" / "demo.yaml"
+WORKSPACE_FILES = ("Snakefile", "workflow", "config", "dvc.yaml", ".dvcignore", "environment.yml")
+BIN = Path(sys.executable).parent
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """The environment for workflow subprocesses: this interpreter's bin folder first on PATH (so `dca`,
+    `snakemake` and `dvc` are this environment's even when the venv is not activated), quiet progress bars."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("TQDM_MININTERVAL", "5")
+    env.pop("SNAKEMAKE_PROFILE", None)
+    env.update(extra)
+    return env
+
+
+def tool(name: str) -> str:
+    """Path of a console script of this environment."""
+    return str(BIN / name)
+
+
+def make_workspace(path: Path, package: bool = False) -> Path:
+    """Copy the workflow files into ``path`` (created) and return it; ``package`` copies dca/ too (DVC
+    hashes it as a dependency of its stages)."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name in (*WORKSPACE_FILES, *(["dca"] if package else [])):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            shutil.copy2(source, path / name)
+    return path
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    """Write a workflow config as YAML and return its path."""
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run(cmd: list[str], cwd: Path, timeout: float, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` in ``cwd`` with :func:`tool_env`; on failure, fail the test with its output."""
+    result = subprocess.run(
+        cmd, cwd=cwd, env=tool_env(), capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+    )
+    if result.returncode != 0:
+        output = f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
+        pytest.fail(f"{' '.join(cmd)} exited {result.returncode}\n{output}")
+    return result
+
+
+def snakemake(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run Snakemake in ``cwd`` (bounded: a hung Snakemake ignores SIGTERM, so SIGINT then SIGKILL)."""
+    cmd = ["timeout", "-s", "INT", "-k", "30", str(int(timeout)), tool("snakemake"), *args]
+    return run(cmd, cwd, timeout + 60)
+
+
+class Workflow:
+    """The helpers above, as one fixture object."""
+
+    repo = REPO
+    full_config = FULL_CONFIG
+    demo_config = DEMO_CONFIG
+    env = staticmethod(tool_env)
+    tool = staticmethod(tool)
+    make_workspace = staticmethod(make_workspace)
+    write_config = staticmethod(write_config)
+    run = staticmethod(run)
+    snakemake = staticmethod(snakemake)
+
+
+@pytest.fixture(scope="session")
+def wf() -> Workflow:
+    """The workflow test helpers."""
+    return Workflow()
+
+
+@pytest.fixture(scope="session")
+def full_config() -> dict[str, Any]:
+    """The full matrix of both papers (as written, without defaults)."""
+    return load_yaml(FULL_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def demo_config() -> dict[str, Any]:
+    """The embedded demo config (as written, without defaults)."""
+    return load_yaml(DEMO_CONFIG)
+
+
+@pytest.fixture
+def demo(demo_config: dict[str, Any]) -> dict[str, Any]:
+    """A fresh deep copy of the demo config to modify."""
+    return copy.deepcopy(demo_config)

@@ -1,0 +1,183 @@
+"""The workflow config: schema (descriptions, defaults, errors naming the key) and the cross-reference checks."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dca.train.config import PRESETS, RunConfig
+from dca.workflow.config import (
+    KNOWN_MODELS,
+    ConfigError,
+    check_config,
+    load_schema,
+    prune,
+    validate_config,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _repo_cwd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Relative paths of the configs (config/reported) resolve against the repository."""
+    monkeypatch.chdir(REPO)
+
+
+def checked(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate (defaults filled) and check a copy of ``config``."""
+    config = copy.deepcopy(config)
+    validate_config(config)
+    check_config(config)
+    return config
+
+
+def error_of(config: dict[str, Any]) -> str:
+    """The ConfigError message for ``config``."""
+    with pytest.raises(ConfigError) as info:
+        checked(config)
+    return str(info.value)
+
+
+def _properties(node: Any, path: str = "") -> list[tuple[str, dict[str, Any], bool]]:
+    """Every (dotted path, subschema, required) under a schema's `properties`, recursively."""
+    found: list[tuple[str, dict[str, Any], bool]] = []
+    if isinstance(node, dict):
+        for name, sub in (node.get("properties") or {}).items():
+            found.append((f"{path}.{name}".lstrip("."), sub, name in node.get("required", [])))
+        for key, value in node.items():
+            found += _properties(value, f"{path}.{key}" if key not in ("properties",) else path)
+    elif isinstance(node, list):
+        for item in node:
+            found += _properties(item, path)
+    return found
+
+
+def test_every_schema_key_has_a_description_and_a_default() -> None:
+    missing = [
+        path
+        for path, sub, required in _properties(load_schema())
+        if "description" not in sub or ("default" not in sub and not required)
+    ]
+    assert not missing
+
+
+def test_both_configs_are_valid(full_config: dict[str, Any], demo_config: dict[str, Any]) -> None:
+    for config in (full_config, demo_config):
+        checked(config)
+
+
+def test_defaults_are_filled_and_not_shared(demo_config: dict[str, Any]) -> None:
+    config = {key: value for key, value in demo_config.items() if key not in ("paths", "resources", "bench")}
+    config = checked(config)
+    assert config["paths"]["runs"] == "results/runs"
+    assert config["resources"]["train"] == {"cpus_per_task": 4, "mem_mb": 32000, "runtime": 1440, "gpu": 1}
+    assert config["variants"]["unet"]["inputs"] == ["image"]
+    config["variants"]["unet"]["inputs"].append("fuzzy")
+    assert config["variants"]["unet-dca"]["inputs"] == ["image"]  # defaults are copies, not one shared list
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda c: c.update(seedz=[0]), "seedz"),
+        (lambda c: c.update(seeds="0"), "seeds"),
+        (lambda c: c["variants"]["unet"].update(modle="unet"), "variants.unet"),
+        (lambda c: c["variants"]["unet"].update(dca="yes"), "variants.unet.dca"),
+        (lambda c: c["training"]["dca"].update(epoch=3), "training.dca"),
+        (lambda c: c["training"]["dca"]["data"].update(size="64"), "training.dca.data.size"),
+        (lambda c: c["training"]["dca"].update(preset="dca-cvc"), "training.dca.preset"),
+        (lambda c: c["datasets"]["synthetic-binary"]["synth"].update(kind="trinary"), "synth.kind"),
+        (lambda c: c["experiments"]["demo_dca_table1"].update(paper=None), "experiments.demo_dca_table1.paper"),
+        (lambda c: c["resources"]["train"].update(gpus=1), "resources.train"),
+        (lambda c: c["experiments"].update({"bad-name": c["experiments"]["demo_dca_table1"]}), "bad-name"),
+    ],
+)
+def test_schema_errors_name_the_key(demo: dict[str, Any], change: Any, expected: str) -> None:
+    change(demo)
+    assert expected in error_of(demo)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda c: c["variants"]["unet"].update(model="unet3"), "variants.unet.model: unknown model 'unet3'"),
+        (
+            lambda c: c["experiments"]["demo_dca_table1"]["datasets"].append("kvasir-seg"),
+            "experiments.demo_dca_table1.datasets[1]: unknown dataset 'kvasir-seg'",
+        ),
+        (
+            lambda c: c["experiments"]["demo_dca_table2"]["variants"].append("unet-xyz"),
+            "experiments.demo_dca_table2.variants[3]: unknown variant 'unet-xyz'",
+        ),
+        (lambda c: c["experiments"]["demo_dca_table2"].update(paper="dcca"), "experiments.demo_dca_table2.paper"),
+        (
+            lambda c: c["experiments"]["demo_dca_table2"].update(baselines={"unet-cca": "resunetpp"}),
+            "experiments.demo_dca_table2.baselines.unet-cca",
+        ),
+        (lambda c: c["experiments"]["demo_dca_table2"].update(reported="nope"), "experiments.demo_dca_table2.reported"),
+        (lambda c: c["datasets"].update(kvasirseg={}), "datasets.kvasirseg.registry: unknown registry dataset"),
+        (lambda c: c["datasets"].update(kvasir={"protocol": "din"}), "datasets.kvasir.protocol"),
+        (lambda c: c["datasets"].update(glas={"download": True}), "datasets.glas.download"),
+        (lambda c: c["datasets"].update(glas={"synth": {"n": 4}}), "datasets.glas.synth"),
+        (lambda c: c["enhancement"].update(fuzzy={"windowz": 4}), "enhancement.fuzzy"),
+        (lambda c: c["variants"]["unet"].update(options={"dca_layout": "cca"}), "variants.unet.options"),
+        (lambda c: c["training"]["dca"].update(datasets={"glas": {}}), "training.dca.datasets.glas"),
+        (lambda c: c["experiments"].update(train=c["experiments"]["demo_dca_table1"]), "experiments.train"),
+    ],
+)
+def test_cross_reference_errors_name_the_key(demo: dict[str, Any], change: Any, expected: str) -> None:
+    change(demo)
+    assert expected in error_of(demo)
+
+
+def test_schema_run_settings_follow_the_run_config() -> None:
+    """The schema's run settings name only RunConfig keys, and its presets are dca.train's presets."""
+    settings = load_schema()["$defs"]["run_settings"]["properties"]
+    fields = {f.name: f for f in dataclasses.fields(RunConfig)}
+    assert set(settings) <= set(fields)
+    assert set(settings["preset"]["enum"]) - {None} == set(PRESETS)
+    hints = {
+        "data": "DataConfig",
+        "loss": "LossConfig",
+        "optim": "OptimConfig",
+        "device": "DeviceConfig",
+        "eval": "EvalConfig",
+    }
+    import dca.train.config as train_config
+
+    for key, cls_name in hints.items():
+        names = {f.name for f in dataclasses.fields(getattr(train_config, cls_name))}
+        assert set(settings[key]["properties"]) <= names, key
+
+
+def test_known_models_are_registered() -> None:
+    from dca.models import list_models
+
+    assert set(KNOWN_MODELS) <= set(list_models())
+
+
+def test_prune_drops_unset_keys() -> None:
+    assert prune({"a": None, "b": {"c": None, "d": 1}, "e": [{"f": None}]}) == {"b": {"d": 1}, "e": [{}]}
+
+
+def test_reported_tables_exist(full_config: dict[str, Any]) -> None:
+    for group in full_config["experiments"].values():
+        if group.get("reported"):
+            assert (Path("config/reported") / f"{group['reported']}.csv").is_file()
+
+
+#: What .dvcignore must hold for the DVC stages: loader caches written into the processed datasets by
+#: training (else the `data` stage's output changes after every `runs` stage), and Python byte code in
+#: the package folders the stages depend on.
+DVCIGNORE_PATTERNS = ("/results/data/*/cache/", "__pycache__/")
+
+
+def test_dvcignore_keeps_caches_out_of_dvc() -> None:
+    lines = (REPO / ".dvcignore").read_text(encoding="utf-8").splitlines()
+    missing = [pattern for pattern in DVCIGNORE_PATTERNS if pattern not in lines]
+    assert not missing, f"add these lines to .dvcignore: {missing}"

@@ -1,0 +1,234 @@
+"""Expanding groups into runs, resolving run configs, dataset plans, report names and aggregation."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dca.workflow import ConfigError, Grid, Run, check_config, validate_config
+from dca.workflow.report import aggregate_group, figure_files, table_files
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _repo_cwd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Relative paths of the configs (config/reported) resolve against the repository."""
+    monkeypatch.chdir(REPO)
+
+
+def grid_of(config: dict[str, Any]) -> Grid:
+    """The Grid of a copy of ``config`` (validated, defaults filled)."""
+    config = copy.deepcopy(config)
+    validate_config(config)
+    return Grid(config)
+
+
+@pytest.fixture(scope="module")
+def full(full_config: dict[str, Any]) -> Grid:
+    return grid_of(full_config)
+
+
+#: Training runs per group of the full matrix: the table's cells (datasets x variants) times 3 seeds.
+FULL_COUNTS = {
+    "dca_table1": 5 * 12 * 3,
+    "dca_table2": 2 * 5 * 3,
+    "dca_table3": 2 * 4 * 3,
+    "dca_table4": 2 * 3 * 3,
+    "din_table1": 1 * 1 * 3,
+    "din_table2": 1 * 1 * 3,
+    "din_table3": 1 * 6 * 3,
+    "din_table4": 1 * 6 * 3,
+    "din_table5": 1 * 4 * 3,
+    "din_table6": 1 * 4 * 3,
+    "din_table7": 1 * 3 * 3,
+    "din_table8": 1 * 2 * 3,
+    "din_table9": 1 * 3 * 3,
+    "din_table10": 1 * 3 * 3,
+    "din_table11": 1 * 2 * 3,
+    "din_table12": 1 * 2 * 3,
+    "din_table13": 2 * 1 * 3,
+}
+FULL_DISTINCT_RUNS = 291
+
+
+def test_full_matrix_counts(full: Grid, full_config: dict[str, Any]) -> None:
+    assert full.counts() == FULL_COUNTS
+    for group, spec in full_config["experiments"].items():
+        cells = len(spec["datasets"]) * len(spec["variants"])
+        assert full.counts()[group] == cells * len(full_config["seeds"])
+    assert len(full.runs()) == FULL_DISTINCT_RUNS
+
+
+def test_groups_share_runs(full: Grid) -> None:
+    """Table 1's U-Net + DCA on GlaS is Table 2's CCA-SCA row, Table 3's sequential and Table 4's AP row."""
+    run = Run("glas", "unet-dca", 0)
+    for group in ("dca_table1", "dca_table2", "dca_table3", "dca_table4"):
+        assert run in full.groups[group]
+    assert full.runs(["dca_table2", "dca_table3", "dca_table4"]).count(run) == 1
+    assert len(full.runs(["dca_table2", "dca_table3", "dca_table4"])) == 2 * 3 * (5 + 2 + 1)
+
+
+def test_dca_run_config(full: Grid) -> None:
+    config = full.run_config(Run("kvasir", "unet-dca", 2))
+    assert config["preset"] == "dca-kvasir-seg"
+    assert (config["epochs"], config["batch_size"], config["seed"]) == (200, 16, 2)
+    assert config["model"] == {"name": "unet", "dca": True, "options": {}}
+    assert config["data"]["root"] == "results/data/kvasir"
+    assert config["data"]["inputs"] == ["image"]
+    assert config["optim"] == {"name": "adam", "lr": 1e-4, "weight_decay": 0.0, "scheduler": "none"}
+    assert config["out"] == "results/runs/kvasir/unet-dca/seed2"
+    assert full.run_config(Run("glas", "unet-cca", 0))["model"]["options"] == {"dca_layout": "cca"}
+    assert config["selection"] == "val" and config["device"]["name"] == "auto"
+    assert full.run_config(Run("glas", "unet", 0))["batch_size"] == 4
+    assert full.run_config(Run("synapse", "vnet-dca", 1))["batch_size"] == 24
+
+
+def test_din_run_config(full: Grid) -> None:
+    din = full.run_config(Run("acdc", "din", 0))
+    assert din["preset"] == "din" and din["epochs"] == 300
+    assert din["loss"]["boundary"] == 1.0 and din["data"]["inputs"] == ["image", "fuzzy"]
+    no_bnd = full.run_config(Run("acdc", "din-no-bnd", 0))
+    assert no_bnd["loss"] == {**din["loss"], "boundary": 0.0}
+    only_e = full.run_config(Run("acdc", "din-only-e", 0))
+    assert only_e["data"]["inputs"] == ["fuzzy"] and only_e["model"]["options"] == {"fusion": "none"}
+    assert full.enhancements(Run("acdc", "din-i-he", 0)) == ["he"]
+    assert ("acdc", "clahe") in full.enhanced_datasets() and ("glas", "fuzzy") not in full.enhanced_datasets()
+
+
+def test_settings_merge_order(demo: dict[str, Any]) -> None:
+    """Paper settings < per-dataset settings < variant settings < what the workflow fixes; options merge."""
+    demo["training"]["dca"]["datasets"] = {"synthetic-binary": {"epochs": 5, "optim": {"lr": 3e-4}}}
+    demo["variants"]["unet"]["training"] = {"epochs": 7}
+    demo["variants"]["unet-dca"]["options"] = {"width": 0.25, "dca_layout": "sca"}
+    grid = grid_of(demo)
+    unet = grid.run_config(Run("synthetic-binary", "unet", 1))
+    dca = grid.run_config(Run("synthetic-binary", "unet-dca", 1))
+    assert (unet["epochs"], dca["epochs"]) == (7, 5)
+    assert dca["optim"]["lr"] == 3e-4 and dca["optim"]["name"] == "adam"
+    assert unet["model"]["options"] == {"width": 0.125}
+    assert dca["model"]["options"] == {"width": 0.25, "dca_layout": "sca"}
+    assert unet["data"]["size"] == 64 and unet["seed"] == 1
+
+
+def test_run_yaml_round_trips(demo_config: dict[str, Any]) -> None:
+    from dca.train.config import resolve_config, to_dict
+
+    grid = grid_of(demo_config)
+    for run in grid.runs():
+        import yaml
+
+        text = grid.run_yaml(run)
+        assert to_dict(resolve_config(yaml.safe_load(text))) == grid.run_config(run)
+
+
+def test_digest_follows_the_run_config(demo: dict[str, Any]) -> None:
+    run = Run("synthetic-binary", "unet", 0)
+    before = grid_of(demo).digest(run)
+    assert before == grid_of(demo).digest(run) and len(before) == 12
+    demo["training"]["dca"]["epochs"] += 1
+    assert grid_of(demo).digest(run) != before
+
+
+def test_conflicting_papers_are_an_error(demo: dict[str, Any]) -> None:
+    demo["experiments"]["clash"] = {"paper": "din", "datasets": ["synthetic-binary"], "variants": ["unet"]}
+    with pytest.raises(ConfigError, match=r"experiments\.clash: run results/runs/synthetic-binary/unet/seed0"):
+        grid_of(demo)
+
+
+def test_invalid_run_settings_name_the_run(demo: dict[str, Any]) -> None:
+    demo["training"]["dca"]["selection"] = "val"  # not a run setting: the schema rejects it
+    with pytest.raises(ConfigError, match=r"training\.dca"):
+        grid_of(demo)
+    demo = copy.deepcopy(demo)
+    del demo["training"]["dca"]["selection"]
+    demo["variants"]["unet"]["training"] = {"loss": {"dice": 0.0}}
+    with pytest.raises(ConfigError, match=r"run \(synthetic-binary, unet, seed 0\).*loss weights"):
+        grid_of(demo)
+
+
+def test_unknown_run_is_a_key_error(demo_config: dict[str, Any]) -> None:
+    grid = grid_of(demo_config)
+    with pytest.raises(KeyError, match="not a run of any experiment group"):
+        grid.run("synthetic-binary", "din-tiny", 0)
+
+
+def test_dataset_plans(full: Grid, demo_config: dict[str, Any]) -> None:
+    demo = grid_of(demo_config)
+    synth = demo.dataset("synthetic-binary")
+    assert synth.fetch_command() == (
+        "dca data synth binary --out data/raw/synthetic-binary --seed 0 --n 40 --size 64x64 && "
+    )
+    assert synth.prepare_args() == (
+        "synthetic-binary --raw data/raw/synthetic-binary --out results/data/synthetic-binary --overwrite"
+    )
+    assert full.dataset("kvasir").fetch_command() == "dca data download kvasir --out data/raw/kvasir && "
+    clinicdb = full.dataset("clinicdb")
+    assert clinicdb.fetch_command() == ""
+    assert clinicdb.prepare_args() == "cvc --raw data/raw/cvc --out results/data/clinicdb --protocol din --overwrite"
+    assert full.datasets(["din_table13"]) == ["clinicdb", "isic2018"]
+
+
+def test_enhance_args(demo: dict[str, Any]) -> None:
+    demo["enhancement"]["clahe"] = {"clip_limit": 0.02, "kernel_size": None}
+    demo["enhancement"]["fuzzy"] = {"membership": "bernstein"}
+    grid = grid_of(demo)
+    assert grid.enhance_args("clahe") == "--param clip_limit=0.02 --param kernel_size=null"
+    assert grid.enhance_args("fuzzy") == "--param membership=bernstein"
+    assert grid.enhance_args("he") == ""
+
+
+def test_report_names_match_dca_report() -> None:
+    from dca.report.figures import figure_files as report_figures
+    from dca.report.tables import table_files as report_tables
+
+    out = Path("results/x")
+    assert table_files(out, "g") == [str(p) for p in report_tables(out, "g").values()]
+    assert figure_files(out, "g", ["a", "b"]) == [str(p) for p in report_figures(out, "g", ["a", "b"])]
+
+
+def test_aggregate_group(demo: dict[str, Any], tmp_path: Path) -> None:
+    demo["paths"]["runs"] = str(tmp_path / "runs")
+    grid = grid_of(demo)
+    for seed, dice in ((0, 0.5), (1, 0.7)):
+        path = Path(grid.run_file(Run("synthetic-binary", "unet", seed), "eval/metrics.json"))
+        path.parent.mkdir(parents=True)
+        metrics = {"dice": dice, "iou": dice / 2, "hd95": 3.0, "per_class": {"polyp": {"dice": dice}}}
+        path.write_text(json.dumps(metrics))
+    result = aggregate_group(grid, "demo_dca_table2")
+    unet = result["results"]["synthetic-binary"]["unet"]
+    assert unet["dice"]["mean"] == pytest.approx(0.6) and unet["dice"]["n"] == 2
+    assert unet["dice"]["std"] == pytest.approx(0.1414213562)
+    assert unet["hd95"] == {"mean": 3.0, "std": 0.0, "n": 2}
+    assert "per_class_dice" not in unet  # binary: the class is the aggregate
+    assert result["results"]["synthetic-binary"]["unet-cca"]["dice"] == {"mean": None, "std": None, "n": 0}
+    assert len(result["missing"]) == 4
+
+
+def test_check_config_alone_needs_no_grid(demo_config: dict[str, Any]) -> None:
+    config = copy.deepcopy(demo_config)
+    validate_config(config)
+    check_config(config)
+
+
+def test_cli(tmp_path: Path) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "dca.workflow", *args], capture_output=True, text=True)
+
+    counts = cli("counts", "config/config.yaml")
+    assert counts.returncode == 0
+    assert dict(line.split("\t") for line in counts.stdout.splitlines()) == {k: str(v) for k, v in FULL_COUNTS.items()}
+    runs = cli("runs", "config/demo.yaml", "--group", "demo_din_table4")
+    assert runs.stdout.split() == [
+        f"results/runs/synthetic-multiclass/{v}/seed{s}" for v in ("din-tiny", "din-tiny-i") for s in (0, 1)
+    ]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((REPO / "config/demo.yaml").read_text().replace("model: resunetpp,", "model: resunet,"))
+    result = cli("check", str(bad))
+    assert result.returncode == 2 and "variants.resunetpp.model: unknown model 'resunet'" in result.stderr

@@ -1,0 +1,132 @@
+"""Report: aggregate metrics (DVC metrics), training curves (DVC plots), tables and figures per group.
+
+All local rules (cheap, read many small files). `dca report` reads results/workflow/config-<hash>.yaml,
+the validated config with its defaults, so that --config overrides reach the report too.
+"""
+
+
+rule effective_config:
+    output:
+        EFFECTIVE_CONFIG,
+    log:
+        "logs/report/effective_config.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        text=EFFECTIVE_TEXT,
+    shell:
+        "(find $(dirname {output}) -name 'config-*.yaml' ! -path {output} -delete && "
+        "printf '%s' {params.text:q} > {output}) 2> {log}"
+
+
+rule aggregate:
+    input:
+        config=EFFECTIVE_CONFIG,
+        metrics=lambda wildcards: GRID.evaluations([wildcards.group]),
+    output:
+        f"{PATHS['metrics']}/{{group}}.json",
+    log:
+        "logs/report/aggregate_{group}.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    shell:
+        "python -m dca.workflow aggregate {input.config} --group {wildcards.group} --out {output} > {log} 2>&1"
+
+
+rule curves:
+    input:
+        f"{RUN}/{SUMMARY_FILE}",
+    output:
+        f"{PATHS['curves']}/{{dataset}}/{{variant}}/seed{{seed}}.csv",
+    log:
+        "logs/report/curves/{dataset}/{variant}/seed{seed}.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    params:
+        run_dir=lambda wildcards: run_of(wildcards).folder(RUNS),
+    shell:
+        "cp {params.run_dir}/metrics.csv {output} 2> {log}"
+
+
+TABLE_TEX, TABLE_CSV, TABLE_TESTS = table_files(PATHS["tables"], "{group}")
+
+
+rule tables:
+    input:
+        config=EFFECTIVE_CONFIG,
+        aggregate=f"{PATHS['metrics']}/{{group}}.json",
+        per_case=lambda wildcards: eval_targets([wildcards.group]),
+    output:
+        TABLE_TEX,
+        report(TABLE_CSV, caption="../report/tables.rst", category="Tables", subcategory="{group}"),
+        TABLE_TESTS,
+    log:
+        "logs/report/tables_{group}.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    shell:
+        "dca report tables --config {input.config} --groups {wildcards.group} > {log} 2>&1"
+
+
+for _group, _spec in config["experiments"].items():
+
+    rule:
+        name:
+            f"figures_{_group}"
+        input:
+            config=EFFECTIVE_CONFIG,
+            per_case=eval_targets([_group]),
+            curves=[curve_file(run) for run in GRID.runs([_group])],
+        output:
+            [
+                (
+                    report(path, caption="../report/figures.rst", category="Figures", subcategory=_group)
+                    if path.endswith(".png")
+                    else path
+                )
+                for path in figure_files(PATHS["figures"], _group, _spec["datasets"])
+            ],
+        log:
+            f"logs/report/figures_{_group}.log",
+        localrule: True
+        conda:
+            CONDA_ENV
+        params:
+            group=_group,
+        shell:
+            "dca report figures --config {input.config} --groups {params.group} > {log} 2>&1"
+
+    rule:
+        name:
+            _group
+        input:
+            report_targets([_group]),
+        localrule: True
+
+
+rule data_all:
+    input:
+        data_targets(),
+    localrule: True
+
+
+rule train_all:
+    input:
+        summary_targets(),
+    localrule: True
+
+
+rule evaluate_all:
+    input:
+        eval_targets() + stamp_targets(),
+    localrule: True
+
+
+rule report_all:
+    input:
+        report_targets(),
+    localrule: True
