@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+
+from dca.data.loader import load_case, read_index
 
 
 @pytest.fixture
@@ -21,3 +24,19 @@ def isolated_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     torch.set_num_threads(threads)
     if (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()) != flags:
         torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+
+
+def _trivial_dice(root: Path) -> float:
+    """The better mean test Dice of predicting all background (0) or all foreground."""
+    scores = []
+    for row in read_index(root):
+        if row["split"] == "test":
+            ref = load_case(root, row["id"])[1] > 0
+            scores.append(2 * ref.sum() / (ref.sum() + ref.size))
+    return max(0.0, float(np.mean(scores)))
+
+
+@pytest.fixture
+def trivial_dice() -> Callable[[Path], float]:
+    """The trivial-predictor baseline that trained models must clearly beat."""
+    return _trivial_dice

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from dca.cli import main
-from dca.data.loader import load_case, read_index
 
 
-def _trivial_dice(root: Path) -> float:
-    """The better mean test Dice of predicting all background or all foreground."""
-    scores = []
-    for row in read_index(root):
-        if row["split"] == "test":
-            ref = load_case(root, row["id"])[1] > 0
-            scores.append(2 * ref.sum() / (ref.sum() + ref.size))
-    return float(np.mean(scores))
-
-
-def test_din_tiny_learns_the_synthetic_binary_data(isolated_torch: None, tmp_path: Path) -> None:
+def test_din_tiny_learns_the_synthetic_binary_data(
+    isolated_torch: None, trivial_dice: Callable[[Path], float], tmp_path: Path
+) -> None:
     raw, data, run = tmp_path / "raw", tmp_path / "data", tmp_path / "run"
     assert main(["data", "synth", "binary", "--out", str(raw), "--n", "40", "--size", "64x64"]) == 0
     assert main(["data", "prepare", "synthetic-binary", "--raw", str(raw), "--out", str(data)]) == 0
@@ -40,5 +31,5 @@ def test_din_tiny_learns_the_synthetic_binary_data(isolated_torch: None, tmp_pat
     assert main(["train", str(tmp_path / "run.yaml")]) == 0
     assert main(["evaluate", str(run)]) == 0
     metrics = json.loads((run / "eval" / "metrics.json").read_text())
-    trivial = _trivial_dice(data)
+    trivial = trivial_dice(data)
     assert metrics["dice"] > trivial + 0.15, (metrics["dice"], trivial)
