@@ -14,6 +14,7 @@ built them is documented on each class.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,9 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dca.nn.attention import SharedKeyAttention, Workspace, shared_key_attention_inference
+
 LN_EPS = 1e-6  # the official DCA LayerNorm epsilon
-# Largest SCA score tensor (elements, all heads and samples) computed unfused on the CPU: 64 MiB.
-MATH_SCORES_MAX = 2**24
+# Largest SCA score tensor (elements, one stage, all heads and samples) kept for the backward on the
+# CPU (64 MiB in float32; U-Net at batch 16 and 224x224 stays below it), and the chunk size of
+# the forward-only path. Larger grids train through the fused kernel, which stores no scores.
+SAVED_SCORES_MAX = 2**24
 LAYOUTS = ("cca-sca", "sca-cca", "cca", "sca")
 FUSIONS = ("sequential", "sum", "concat")
 PATCH_EMBEDS = ("avgpool", "conv")
@@ -145,51 +150,92 @@ class _CrossAttention(nn.Module):
         self.v = nn.ModuleList(TokenAffine(c if "v" in self.own_inputs else total) for c in channels)
         self.out = nn.ModuleList(TokenAffine(c) for c in channels)
 
-    def forward(self, tokens: Sequence[Tensor]) -> list[Tensor]:
-        """Attention outputs per stage (without the residual), each (B, N, C_i)."""
-        normed = [norm(t) for norm, t in zip(self.norms, tokens, strict=True)]
-        cat = torch.cat(normed, dim=-1)
-        outputs = []
-        for i, own in enumerate(normed):
-            q = self.q[i](own if "q" in self.own_inputs else cat)
-            k = self.k[i](own if "k" in self.own_inputs else cat)
-            v = self.v[i](own if "v" in self.own_inputs else cat)
-            outputs.append(self.out[i](self.attend(q, k, v)))
-        return outputs
-
-    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        raise NotImplementedError
-
 
 class ChannelCrossAttention(_CrossAttention):
     """CCA: queries from each stage, keys/values from the concatenation, attention over channels.
 
     Scores are (C_i/h x C_c/h) per head, scaled by 1/sqrt(C_c) whatever the head count
-    (official quirk, kept); heads are contiguous channel slices.
+    (official quirk, kept); heads are contiguous channel slices. Computed for all stages at
+    once: stage i's own tokens are columns of the concatenation Y, so every score matrix is a
+    row block of one Gram matrix Y^T Y with per-channel scales and shifts (the affine
+    projections expanded), and every output is one product Y M^T; heads are a block mask.
     """
 
     own_inputs = ("q",)
 
-    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        b, n, c_q = q.shape
-        c_k = k.shape[-1]
+    def forward(self, tokens: Sequence[Tensor]) -> list[Tensor]:
+        """Attention outputs per stage (without the residual), each (B, N, C_i)."""
+        y = torch.cat([norm(t) for norm, t in zip(self.norms, tokens, strict=True)], dim=-1)
+        n, c = y.shape[1:]
+
+        def per_row(affines: nn.ModuleList, name: str) -> Tensor:
+            """(C_c, C_c): row p holds the key/value affine of the stage that owns query channel p."""
+            return torch.cat([getattr(m, name).expand(ci, c) for m, ci in zip(affines, self.channels)])
+
+        qw = torch.cat([m.weight for m in self.q])[:, None]
+        qb = torch.cat([m.bias for m in self.q])[:, None]
+        kw, kb = per_row(self.k, "weight"), per_row(self.k, "bias")
+        total = y.sum(1)  # (B, C_c): sum over tokens of each channel
+        # sum_n (qw y_np + qb)(kw y_nq + kb), expanded: qw kw G + qw kb s_p + qb kw s_q + N qb kb.
+        scores = (qw * kw) * torch.bmm(y.transpose(1, 2), y)
+        scores = scores + (qw * kb) * total[:, :, None] + (qb * kw) * total[:, None, :] + n * (qb * kb)
+        scores = scores / math.sqrt(c)
+        if self.heads > 1:
+            scores = scores.masked_fill(~self._head_mask(y.device), float("-inf"))
+        probs = torch.softmax(scores, dim=-1)
+        # P V^T with V = vw*Y + vb: (P*vw) Y^T + rowsum(P*vb), as (B, N, C_c) tokens.
+        shift = (probs * per_row(self.v, "bias")).sum(-1)
+        out = torch.baddbmm(shift[:, None, :], y, (probs * per_row(self.v, "weight")).transpose(1, 2))
+        out = torch.addcmul(torch.cat([m.bias for m in self.out]), out, torch.cat([m.weight for m in self.out]))
+        return list(out.split(self.channels, dim=-1))
+
+    def _head_mask(self, device: torch.device) -> Tensor:
+        """(C_c, C_c) True where query channel p and key channel q belong to the same head."""
         h = self.heads
-        # channels become the sequence axis: (B, h, C/h, N)
-        qh = q.transpose(1, 2).reshape(b, h, c_q // h, n)
-        kh = k.transpose(1, 2).reshape(b, h, c_k // h, n)
-        vh = v.transpose(1, 2).reshape(b, h, c_k // h, n)
-        out = F.scaled_dot_product_attention(qh, kh, vh, scale=1.0 / math.sqrt(c_k))
-        return out.reshape(b, c_q, n).transpose(1, 2)
+        query_head = torch.cat([torch.arange(ci, device=device) // (ci // h) for ci in self.channels])
+        key_head = torch.arange(sum(self.channels), device=device) // (sum(self.channels) // h)
+        return query_head[:, None] == key_head[None, :]
 
 
 class SpatialCrossAttention(_CrossAttention):
     """SCA: queries and keys from the concatenation, values from each stage, attention over tokens.
 
     Scores are N x N per head, scaled by 1/sqrt(C_c // h); heads are contiguous slices of
-    the concatenation (they straddle stage boundaries, as in the official code).
+    the concatenation (they straddle stage boundaries, as in the official code). On the CPU
+    the stages share one key matrix (``dca.nn.attention``); the key biases cancel in the
+    softmax and get their exact gradient, zero.
     """
 
     own_inputs = ("v",)
+
+    def __init__(self, channels: Sequence[int], heads: int) -> None:
+        super().__init__(channels, heads)
+        self.workspace = Workspace()
+
+    def forward(self, tokens: Sequence[Tensor]) -> list[Tensor]:
+        normed = [norm(t) for norm, t in zip(self.norms, tokens, strict=True)]
+        cat = torch.cat(normed, dim=-1)
+        b, n, c = cat.shape
+        h = self.heads
+        grad = torch.is_grad_enabled() and (cat.requires_grad or self.q[0].weight.requires_grad)
+        if cat.is_cuda or (grad and b * h * n * n > SAVED_SCORES_MAX):
+            return self._per_stage(normed, cat)
+        scale = 1.0 / math.sqrt(c // h)
+        w = torch.stack([q.weight * k.weight for q, k in zip(self.q, self.k)]) * scale
+        u = torch.stack([torch.addcmul(k.bias * 0, q.bias, k.weight) for q, k in zip(self.q, self.k)]) * scale
+        w, u = w.view(len(normed), h, c // h), u.view(len(normed), h, c // h)
+        x = cat.view(b, n, h, c // h).transpose(1, 2).contiguous()
+        values = [v(t).view(b, n, h, -1).transpose(1, 2).contiguous() for v, t in zip(self.v, normed)]
+        if grad:
+            outs = SharedKeyAttention.apply(x, w, u, self.workspace, *values)
+        else:
+            outs = shared_key_attention_inference(x, w, u, values, self.workspace, SAVED_SCORES_MAX)
+        return [out(o.transpose(1, 2).reshape(b, n, -1)) for out, o in zip(self.out, outs)]
+
+    def _per_stage(self, normed: Sequence[Tensor], cat: Tensor) -> list[Tensor]:
+        """Project and attend stage by stage through the fused kernel, as the official code orders it."""
+        return [out(self.attend(q(cat), k(cat), v(own)))
+                for q, k, v, out, own in zip(self.q, self.k, self.v, self.out, normed)]
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         b, n, c_k = q.shape
@@ -199,18 +245,10 @@ class SpatialCrossAttention(_CrossAttention):
         kh = k.view(b, n, h, c_k // h).transpose(1, 2)
         vh = v.view(b, n, h, c_v // h).transpose(1, 2)
         scale = 1.0 / math.sqrt(c_k // h)
-        if vh.shape[-1] == qh.shape[-1] or q.is_cuda:
-            # CUDA's memory-efficient kernel accepts a V head width unlike Q/K's.
-            out = F.scaled_dot_product_attention(qh, kh, vh, scale=scale)
-        elif b * h * n * n <= MATH_SCORES_MAX:
-            # Small grids on CPU (the paper's 784 tokens): the unfused product is as fast as the
-            # fused kernel and does no padded work; its scores are small enough to keep.
-            out = torch.softmax((qh * scale) @ kh.transpose(-1, -2), dim=-1) @ vh
-        else:
-            # Large grids on CPU: the fused (flash) kernel never stores the (B, h, N, N) scores
-            # but needs equal head widths, so V is zero-padded to C_c/h and the padding sliced off.
-            pad = qh.shape[-1] - vh.shape[-1]
-            out = F.scaled_dot_product_attention(qh, kh, F.pad(vh, (0, pad)), scale=scale)[..., : c_v // h]
+        pad = 0 if q.is_cuda else qh.shape[-1] - vh.shape[-1]
+        # CUDA's memory-efficient kernel accepts a V narrower than Q/K; the CPU's fused kernel does
+        # not, so there V is zero-padded to the Q/K head width and the padding sliced off.
+        out = F.scaled_dot_product_attention(qh, kh, F.pad(vh, (0, pad)), scale=scale)[..., : c_v // h]
         return out.transpose(1, 2).reshape(b, n, c_v)
 
 
@@ -265,6 +303,37 @@ class DCABlock(nn.Module):
         return [t + x + y for t, x, y in zip(tokens, a, b, strict=True)]
 
 
+@functools.lru_cache(maxsize=64)
+def _interpolation_matrix(size: int, grid: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """(size, grid) weights of 1D linear interpolation with align_corners=True, as ``F.interpolate``."""
+    if grid == 1:
+        return torch.ones(size, 1, dtype=dtype, device=device)
+    pos = torch.arange(size, dtype=torch.float64) * ((grid - 1) / (size - 1))
+    low = pos.floor().long().clamp(max=grid - 2)
+    frac = pos - low
+    rows = torch.arange(size)
+    m = torch.zeros(size, grid, dtype=torch.float64)
+    m[rows, low] = 1.0 - frac
+    m[rows, low + 1] += frac
+    return m.to(dtype=dtype, device=device)
+
+
+def upsample_add(x: Tensor, raw: Tensor) -> Tensor:
+    """Bilinear (align_corners=True) up-sampling of ``x`` to ``raw``'s size, plus ``raw``.
+
+    On the CPU, written as two products with the interpolation matrices, the second one
+    accumulating onto ``raw`` (``addmm``): one pass over the full-resolution output instead of
+    three (up-sample, read both, add), and a backward that is two small GEMMs.
+    """
+    if x.is_cuda or not raw.is_contiguous():
+        return F.interpolate(x, size=raw.shape[-2:], mode="bilinear", align_corners=True) + raw
+    b, c, gh, gw = x.shape
+    h, w = raw.shape[-2:]
+    rows = torch.matmul(_interpolation_matrix(h, gh, x.dtype, x.device), x)  # (B, C, H, gw)
+    cols = _interpolation_matrix(w, gw, x.dtype, x.device)
+    return torch.addmm(raw.view(-1, w), rows.reshape(-1, gw), cols.T).view(b, c, h, w)
+
+
 class SkipOutput(nn.Module):
     """Tokens back to a skip feature: bilinear x stride, 1x1 conv, + raw feature, BN, ReLU.
 
@@ -281,9 +350,8 @@ class SkipOutput(nn.Module):
 
     def forward(self, tokens: Tensor, raw: Tensor, grid: tuple[int, int]) -> Tensor:
         x = self.conv(tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], *grid))
-        if self.stride > 1:
-            x = F.interpolate(x, size=raw.shape[-2:], mode="bilinear", align_corners=True)
-        return F.relu(self.norm(x + raw))
+        x = upsample_add(x, raw) if self.stride > 1 else x + raw
+        return F.relu(self.norm(x), inplace=True)
 
 
 class DualCrossAttention(nn.Module):

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from dca.nn import dca as dca_module
+from dca.nn.attention import SharedKeyAttention, Workspace
 from dca.nn.dca import DCAOptions, DualCrossAttention, build_dca
 from dca.nn.dca_reference import reference_cca, reference_forward, reference_sca
 
@@ -65,11 +66,68 @@ def test_parallel_fusions_combine_both_attentions(fusion):
 
 
 def test_gradients_reach_every_parameter():
+    """Every parameter gets a gradient; the SCA key biases get their exact one, zero (softmax shift)."""
     m = DualCrossAttention(CHANNELS, STRIDES, fusion="concat")
     out = m([f.float().requires_grad_() for f in _features()])
     sum(o.square().mean() for o in out).backward()
-    missing = [n for n, p in m.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    key_bias = {f"blocks.0.sca.k.{i}.bias" for i in range(len(CHANNELS))}
+    missing = [n for n, p in m.named_parameters()
+               if n not in key_bias and (p.grad is None or not p.grad.abs().sum() > 0)]
     assert not missing
+    assert all(torch.equal(p.grad, torch.zeros_like(p)) for n, p in m.named_parameters() if n in key_bias)
+
+
+@pytest.mark.parametrize("scores_max", [0, 2**40], ids=["fused-padded", "shared-key"])
+@pytest.mark.parametrize("layout", ["cca-sca", "sca"])
+def test_gradients_equal_the_transcription(monkeypatch, scores_max, layout):
+    """Backward of both CPU training paths (incl. the hand-written one) equals autograd through the official forward."""
+    monkeypatch.setattr(dca_module, "SAVED_SCORES_MAX", scores_max)
+    torch.manual_seed(0)
+    m = DualCrossAttention(CHANNELS, STRIDES, layout=layout, blocks=2, spatial_heads=2).double()
+    grads = []
+    for forward in (m, lambda f: reference_forward(m, f)):
+        m.zero_grad(set_to_none=True)
+        feats = [f.requires_grad_() for f in _features()]
+        weights = [torch.randn_like(f, generator=torch.Generator().manual_seed(i)) for i, f in enumerate(feats)]
+        sum((o * w).sum() for o, w in zip(forward(feats), weights)).backward()
+        grads.append([f.grad for f in feats] + [p.grad for p in m.parameters()])
+    for ours, ref in zip(*grads):
+        torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9)
+
+
+def test_shared_key_attention_passes_gradcheck():
+    """The hand-written backward against finite differences, every input at once."""
+    g = torch.Generator().manual_seed(0)
+    b, h, n, d = 2, 2, 5, 3
+    x = torch.randn(b, h, n, d, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(2, h, d, dtype=torch.float64, generator=g, requires_grad=True)
+    u = torch.randn(2, h, d, dtype=torch.float64, generator=g, requires_grad=True)
+    values = [torch.randn(b, h, n, e, dtype=torch.float64, generator=g, requires_grad=True) for e in (1, 4)]
+    workspace = Workspace()
+    assert torch.autograd.gradcheck(lambda *a: SharedKeyAttention.apply(a[0], a[1], a[2], workspace, *a[3:]),
+                                    (x, w, u, *values))
+
+
+def test_forward_only_path_in_chunks_equals_the_transcription(monkeypatch):
+    """Inference bounds its score buffer by working through (sample, head) chunks."""
+    monkeypatch.setattr(dca_module, "SAVED_SCORES_MAX", 3 * 16 * 16)  # 3 of the 8 (sample, head) pairs at a time
+    torch.manual_seed(0)
+    m = DualCrossAttention(CHANNELS, STRIDES).double()
+    feats = _features()
+    with torch.no_grad():
+        for a, b in zip(m(feats), reference_forward(m, feats)):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_workspace_reuses_only_free_buffers():
+    ws = Workspace()
+    like = torch.zeros(1)
+    first = ws.get("s", (4, 4), like)
+    second = ws.get("s", (4, 4), like)  # the first is still alive: a new buffer
+    assert first.data_ptr() != second.data_ptr()
+    ptr = first.data_ptr()
+    del first
+    assert ws.get("s", (2, 4), like).data_ptr() == ptr  # free again, and large enough
 
 
 def test_non_square_inputs_work():
@@ -113,10 +171,10 @@ def test_heads_must_divide_channels():
         DualCrossAttention(CHANNELS, STRIDES, spatial_heads=3)
 
 
-@pytest.mark.parametrize("scores_max", [0, 2**40], ids=["fused-padded", "unfused"])
+@pytest.mark.parametrize("scores_max", [0, 2**40], ids=["fused-padded", "shared-key"])
 def test_both_cpu_attention_paths_equal_the_transcription(monkeypatch, scores_max):
-    """Large grids take the fused kernel with zero-padded V, small ones the unfused product."""
-    monkeypatch.setattr(dca_module, "MATH_SCORES_MAX", scores_max)
+    """Training on large grids takes the fused kernel with zero-padded V, small ones the shared-key kernel."""
+    monkeypatch.setattr(dca_module, "SAVED_SCORES_MAX", scores_max)
     torch.manual_seed(0)
     m = DualCrossAttention(CHANNELS, STRIDES).double()
     feats = _features()
