@@ -77,13 +77,22 @@ def test_gradients_reach_every_parameter():
     assert all(torch.equal(p.grad, torch.zeros_like(p)) for n, p in m.named_parameters() if n in key_bias)
 
 
-@pytest.mark.parametrize("scores_max", [0, 2**40], ids=["fused-padded", "shared-key"])
+CPU_PATHS = {  # (SAVED_SCORES_MAX, PAIR_SCORES_MAX) -> the SCA path they select on the 4x4 grid
+    "kept": (2**40, 2**40),
+    "one-pair-chunks": (0, 2**40),
+    "three-pair-chunks": (3 * 16 * 16, 2**40),
+    "fused-padded": (2**40, 0),
+}
+
+
+@pytest.mark.parametrize("path", CPU_PATHS)
 @pytest.mark.parametrize("layout", ["cca-sca", "sca"])
-def test_gradients_equal_the_transcription(monkeypatch, scores_max, layout):
-    """Backward of both CPU training paths (incl. the hand-written one) equals autograd through the official forward."""
-    monkeypatch.setattr(dca_module, "SAVED_SCORES_MAX", scores_max)
+def test_gradients_equal_the_transcription(monkeypatch, path, layout):
+    """Every CPU path's backward (hand-written or autograd) equals autograd through the official forward."""
+    monkeypatch.setattr(dca_module, "SAVED_SCORES_MAX", CPU_PATHS[path][0])
+    monkeypatch.setattr(dca_module, "PAIR_SCORES_MAX", CPU_PATHS[path][1])
     torch.manual_seed(0)
-    m = DualCrossAttention(CHANNELS, STRIDES, layout=layout, blocks=2, spatial_heads=2).double()
+    m = DualCrossAttention(CHANNELS, STRIDES, layout=layout, blocks=2, spatial_heads=2, channel_heads=2).double()
     grads = []
     for forward in (m, lambda f: reference_forward(m, f)):
         m.zero_grad(set_to_none=True)
@@ -104,19 +113,11 @@ def test_shared_key_attention_passes_gradcheck():
     u = torch.randn(2, h, d, dtype=torch.float64, generator=g, requires_grad=True)
     values = [torch.randn(b, h, n, e, dtype=torch.float64, generator=g, requires_grad=True) for e in (1, 4)]
     workspace = Workspace()
-    assert torch.autograd.gradcheck(lambda *a: SharedKeyAttention.apply(a[0], a[1], a[2], workspace, *a[3:]),
-                                    (x, w, u, *values))
+    for scores_max in (n * n, 10**9):  # recomputed in one-pair chunks, and kept
+        def attention(*a, m=scores_max):
+            return SharedKeyAttention.apply(a[0], a[1], a[2], workspace, m, *a[3:])
 
-
-def test_forward_only_path_in_chunks_equals_the_transcription(monkeypatch):
-    """Inference bounds its score buffer by working through (sample, head) chunks."""
-    monkeypatch.setattr(dca_module, "SAVED_SCORES_MAX", 3 * 16 * 16)  # 3 of the 8 (sample, head) pairs at a time
-    torch.manual_seed(0)
-    m = DualCrossAttention(CHANNELS, STRIDES).double()
-    feats = _features()
-    with torch.no_grad():
-        for a, b in zip(m(feats), reference_forward(m, feats)):
-            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+        assert torch.autograd.gradcheck(attention, (x, w, u, *values))
 
 
 def test_workspace_reuses_only_free_buffers():
@@ -171,12 +172,15 @@ def test_heads_must_divide_channels():
         DualCrossAttention(CHANNELS, STRIDES, spatial_heads=3)
 
 
-@pytest.mark.parametrize("scores_max", [0, 2**40], ids=["fused-padded", "shared-key"])
-def test_both_cpu_attention_paths_equal_the_transcription(monkeypatch, scores_max):
-    """Training on large grids takes the fused kernel with zero-padded V, small ones the shared-key kernel."""
-    monkeypatch.setattr(dca_module, "SAVED_SCORES_MAX", scores_max)
+@pytest.mark.parametrize("path", CPU_PATHS)
+def test_every_cpu_path_equals_the_transcription(monkeypatch, path):
+    """Forward of each SCA path, in training mode and without gradients."""
+    monkeypatch.setattr(dca_module, "SAVED_SCORES_MAX", CPU_PATHS[path][0])
+    monkeypatch.setattr(dca_module, "PAIR_SCORES_MAX", CPU_PATHS[path][1])
     torch.manual_seed(0)
     m = DualCrossAttention(CHANNELS, STRIDES).double()
     feats = _features()
-    for a, b in zip(m(feats), reference_forward(m, feats)):
-        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+    for grad in (True, False):
+        with torch.set_grad_enabled(grad):
+            for a, b in zip(m(feats), reference_forward(m, feats)):
+                torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
