@@ -108,6 +108,9 @@ def bench_pair(
             row[f"gflops_{key}"] = round(gflops(model, size), 2)
         row[f"train_s_{key}"] = round(statistics.median(train[key]), 4)
         row[f"infer_s_{key}"] = round(statistics.median(infer[key]), 4)
+    # At equal speed per FLOP the time ratios would equal this: a floor no implementation beats
+    # without doing less arithmetic (or running attention faster per FLOP than the model's convs).
+    row["gflops_ratio"] = round(row["gflops_dca"] / row["gflops_plain"], 3)
     row["train_ratio"] = round(row["train_s_dca"] / row["train_s_plain"], 3)
     row["infer_ratio"] = round(row["infer_s_dca"] / row["infer_s_plain"], 3)
     if reference:
@@ -191,7 +194,7 @@ def summary_lines(result: dict[str, list[dict[str, object]]]) -> list[str]:
                      f"infer {r['infer_ratio_official_style']}x")
         lines.append(
             f"  {r['model']:<13} params {r['params_plain']:>10,} -> {r['params_dca']:>10,}  "
-            f"GFLOPs {r['gflops_plain']:.2f} -> {r['gflops_dca']:.2f}  "
+            f"GFLOPs {r['gflops_plain']:.2f} -> {r['gflops_dca']:.2f} ({r['gflops_ratio']}x)  "
             f"train {r['train_s_plain']:.3f}s -> {r['train_s_dca']:.3f}s ({r['train_ratio']}x; {ref})  "
             f"infer {r['infer_s_plain']:.3f}s -> {r['infer_s_dca']:.3f}s ({r['infer_ratio']}x){extra}"
         )
