@@ -58,7 +58,8 @@ class Workspace:
             if (base.dtype == like.dtype and base.device == like.device and base.numel() >= numel
                     and _use_count is not None and _use_count(base.untyped_storage()._cdata) <= 2):
                 return base[:numel].view(shape)
-        base = torch.empty(numel, dtype=like.dtype, device=like.device)
+        with torch.inference_mode(False):  # a normal tensor, usable in and out of inference mode
+            base = torch.empty(numel, dtype=like.dtype, device=like.device)
         bases.append(base)
         del bases[:-_KEPT_PER_NAME]
         return base[:numel].view(shape)

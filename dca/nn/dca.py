@@ -305,16 +305,17 @@ class DCABlock(nn.Module):
 @functools.lru_cache(maxsize=64)
 def _interpolation_matrix(size: int, grid: int, dtype: torch.dtype, device: torch.device) -> Tensor:
     """(size, grid) weights of 1D linear interpolation with align_corners=True, as ``F.interpolate``."""
-    if grid == 1:
-        return torch.ones(size, 1, dtype=dtype, device=device)
-    pos = torch.arange(size, dtype=torch.float64) * ((grid - 1) / (size - 1))
-    low = pos.floor().long().clamp(max=grid - 2)
-    frac = pos - low
-    rows = torch.arange(size)
-    m = torch.zeros(size, grid, dtype=torch.float64)
-    m[rows, low] = 1.0 - frac
-    m[rows, low + 1] += frac
-    return m.to(dtype=dtype, device=device)
+    with torch.inference_mode(False):  # cached: must serve training too, where it is saved for backward
+        if grid == 1:
+            return torch.ones(size, 1, dtype=dtype, device=device)
+        pos = torch.arange(size, dtype=torch.float64) * ((grid - 1) / (size - 1))
+        low = pos.floor().long().clamp(max=grid - 2)
+        frac = pos - low
+        rows = torch.arange(size)
+        m = torch.zeros(size, grid, dtype=torch.float64)
+        m[rows, low] = 1.0 - frac
+        m[rows, low + 1] += frac
+        return m.to(dtype=dtype, device=device)
 
 
 def upsample_add(x: Tensor, raw: Tensor) -> Tensor:

@@ -7,7 +7,7 @@ import torch
 
 from dca.nn import dca as dca_module
 from dca.nn.attention import SharedKeyAttention, Workspace
-from dca.nn.dca import DCAOptions, DualCrossAttention, build_dca
+from dca.nn.dca import DCAOptions, DualCrossAttention, _interpolation_matrix, build_dca
 from dca.nn.dca_reference import reference_cca, reference_forward, reference_sca
 
 CHANNELS = [8, 16, 24, 32]
@@ -118,6 +118,18 @@ def test_shared_key_attention_passes_gradcheck():
             return SharedKeyAttention.apply(a[0], a[1], a[2], workspace, m, *a[3:])
 
         assert torch.autograd.gradcheck(attention, (x, w, u, *values))
+
+
+def test_inference_mode_then_training_then_no_grad():
+    """Cached buffers and interpolation matrices made under inference_mode must serve training and no_grad."""
+    _interpolation_matrix.cache_clear()
+    m = DualCrossAttention(CHANNELS, STRIDES)
+    feats = [f.float() for f in _features()]
+    with torch.inference_mode():
+        m(feats)
+    sum(o.sum() for o in m([f.requires_grad_() for f in feats])).backward()
+    with torch.no_grad():
+        m([f.detach() for f in feats])
 
 
 def test_workspace_reuses_only_free_buffers():
