@@ -11,8 +11,8 @@ zero). The score matrix is then X diag(w_i) X^T (symmetric) plus a bias column, 
 the key-side backward: dX = ((dS + dS^T) X) * w_i + colsum(dS) u_i, one N x N x D product
 where autograd runs two (dQ = dS K and dK = dS^T Q). torch has no fused CPU attention for V
 narrower than Q/K (SCA's case; its flash kernel would need V zero-padded to the Q/K width,
-up to 4x the value work), so this is written out. Large grids go by (sample, head) chunks
-and the backward recomputes their probabilities, so memory stays bounded as in flash attention.
+up to 4x the value work), so this is written out. Large grids go by tiles of (sample, head) pairs and query rows and
+the backward recomputes their probabilities, so memory stays bounded as in flash attention.
 
 The N x N buffers are the largest tensors of a DCA step; allocating them afresh each step
 costs more than the softmax (the allocator maps and page-faults new memory for every large
@@ -31,6 +31,9 @@ from torch import Tensor
 # Workspace buffers kept per name: two let a second forward (gradient accumulation) reuse too.
 _KEPT_PER_NAME = 2
 _use_count = getattr(torch._C, "_storage_Use_Count", None)
+# Largest (query rows x N) score tile of one (sample, head) pair: 8 MiB in float32, within the
+# last-level cache. Grids whose N x N exceeds it go one pair and a block of rows at a time.
+ROW_TILE_MAX = 2**21
 
 
 class Workspace:
@@ -65,9 +68,10 @@ class Workspace:
         return base[:numel].view(shape)
 
 
-def _stage_scores(x: Tensor, w: Tensor, u: Tensor, out: Tensor) -> Tensor:
-    """Softmax((X*w + u) X^T) into ``out`` (c, N, N) for c (sample, head) pairs; x (c, N, D), w and u (c, D)."""
-    q = torch.addcmul(u[:, None, :], x, w[:, None, :])
+def _stage_scores(xq: Tensor, x: Tensor, w: Tensor, u: Tensor, out: Tensor) -> Tensor:
+    """Softmax((Xq*w + u) X^T) into ``out`` (c, R, N): c (sample, head) pairs, R query rows ``xq`` (c, R, D)
+    of the tokens ``x`` (c, N, D); w and u (c, D)."""
+    q = torch.addcmul(u[:, None, :], xq, w[:, None, :])
     torch.bmm(q, x.transpose(1, 2), out=out)
     return torch.softmax(out, dim=-1, out=out)
 
@@ -78,23 +82,37 @@ def _pairs(x: Tensor, w: Tensor, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return x.reshape(b * h, n, d), w.repeat(1, b, 1), u.repeat(1, b, 1)
 
 
-def _chunks(pairs: int, tokens: int, scores_max: int) -> list[slice]:
-    """(sample, head) ranges whose N x N scores hold at most ``scores_max`` elements (at least one pair)."""
-    size = max(1, min(pairs, scores_max // (tokens * tokens)))
-    return [slice(start, min(start + size, pairs)) for start in range(0, pairs, size)]
+def _tiles(pairs: int, tokens: int, scores_max: int) -> list[tuple[slice, slice]]:
+    """(pairs, query rows) tiles that cover the scores. Whole rows for as many (sample, head) pairs as
+    ``scores_max`` elements hold while one pair's N x N fits ``ROW_TILE_MAX``; else one pair at a time
+    in blocks of rows (ResUNet++'s 3,136 tokens), so that a tile works in the last-level cache."""
+    if tokens * tokens <= ROW_TILE_MAX:
+        size = max(1, min(pairs, scores_max // (tokens * tokens)))
+        return [(slice(p, min(p + size, pairs)), slice(0, tokens)) for p in range(0, pairs, size)]
+    rows = max(1, ROW_TILE_MAX // tokens)
+    return [(slice(p, p + 1), slice(r, min(r + rows, tokens))) for p in range(pairs) for r in range(0, tokens, rows)]
+
+
+def _scratch(workspace: Workspace, name: str, tiles: list[tuple[slice, slice]], tokens: int, like: Tensor) -> Tensor:
+    """A buffer (pairs, rows, N) as large as the largest tile."""
+    pairs, rows = tiles[0]
+    return workspace.get(name, (pairs.stop - pairs.start, rows.stop - rows.start, tokens), like)
 
 
 def _attend(
-    x: Tensor, w: Tensor, u: Tensor, values: Sequence[Tensor], probs: Tensor, chunks: list[slice], keep: bool
+    x: Tensor, w: Tensor, u: Tensor, values: Sequence[Tensor], probs: Tensor, tiles: list[tuple[slice, slice]],
+    keep: bool,
 ) -> list[Tensor]:
-    """Per stage softmax((X*w_i + u_i) X^T) V_i on flattened pairs. ``keep``: ``probs`` is (S, B*h, N, N)
-    and receives every stage's probabilities; otherwise it is one chunk's (1, c, N, N) scratch."""
+    """Per stage softmax((X*w_i + u_i) X^T) V_i on flattened pairs, tile by tile. ``keep``: ``probs`` is
+    (S, B*h, N, N) and receives every stage's probabilities; otherwise it is one tile's scratch."""
     outs = []
     for i, v in enumerate(values):
         out = torch.empty_like(v)
-        for rows in chunks:
-            p = probs[i, rows] if keep else probs[0, : rows.stop - rows.start]
-            torch.bmm(_stage_scores(x[rows], w[i, rows], u[i, rows], p), v[rows], out=out[rows])
+        for pairs, rows in tiles:
+            c, r = pairs.stop - pairs.start, rows.stop - rows.start
+            p = probs[i, pairs, rows] if keep else probs[:c, :r]
+            scores = _stage_scores(x[pairs, rows], x[pairs], w[i, pairs], u[i, pairs], p)
+            torch.bmm(scores, v[pairs], out=out[pairs, rows])
         outs.append(out)
     return outs
 
@@ -103,8 +121,8 @@ def shared_key_attention(
     x: Tensor, w: Tensor, u: Tensor, values: Sequence[Tensor], workspace: Workspace, scores_max: int
 ) -> list[Tensor]:
     """Per stage softmax((X*w_i + u_i) X^T) V_i, exact, with at most ``scores_max`` score elements per
-    stage in memory: when one stage's (B*h, N, N) scores exceed it, work goes by (sample, head)
-    chunks and the backward recomputes the probabilities instead of keeping them.
+    stage in memory: when one stage's (B*h, N, N) scores exceed it, work goes by tiles
+    (:func:`_tiles`) and the backward recomputes the probabilities instead of keeping them.
 
     x (B, h, N, D); w, u (S, h, D); values[i] (B, h, N, E_i). Returns (B, h, N, E_i) per stage.
     """
@@ -112,27 +130,28 @@ def shared_key_attention(
     if torch.is_grad_enabled() and any(t.requires_grad for t in (x, w, u, *values)):
         return list(SharedKeyAttention.apply(x, w, u, workspace, scores_max, *values))
     xf, wf, uf = _pairs(x, w, u)
-    chunks = _chunks(b * h, n, scores_max)
-    scratch = workspace.get("scores", (1, chunks[0].stop, n, n), x)
+    tiles = _tiles(b * h, n, scores_max)
     flat = [v.reshape(b * h, n, -1) for v in values]
-    return [o.view(v.shape) for o, v in zip(_attend(xf, wf, uf, flat, scratch, chunks, keep=False), values)]
+    outs = _attend(xf, wf, uf, flat, _scratch(workspace, "scores", tiles, n, x), tiles, keep=False)
+    return [o.view(v.shape) for o, v in zip(outs, values)]
 
 
 class SharedKeyAttention(torch.autograd.Function):
     """Training version: keeps every stage's probabilities (S, B*h, N, N) for the backward when they fit
-    in ``scores_max`` per stage, and recomputes them chunk by chunk otherwise."""
+    in ``scores_max`` per stage, and recomputes them tile by tile otherwise."""
 
     @staticmethod
     def forward(ctx, x: Tensor, w: Tensor, u: Tensor, workspace: Workspace, scores_max: int,
                 *values: Tensor) -> tuple[Tensor, ...]:
         b, h, n, _ = x.shape
         xf, wf, uf = _pairs(x, w, u)
-        chunks = _chunks(b * h, n, scores_max)
-        keep = len(chunks) == 1
-        probs = workspace.get("probs" if keep else "scores", (len(values) if keep else 1, chunks[0].stop, n, n), x)
+        tiles = _tiles(b * h, n, scores_max)
+        keep = b * h * n * n <= scores_max
+        probs = (workspace.get("probs", (len(values), b * h, n, n), x) if keep
+                 else _scratch(workspace, "scores", tiles, n, x))
         flat = [v.reshape(b * h, n, -1) for v in values]
-        outs = _attend(xf, wf, uf, flat, probs, chunks, keep)
-        ctx.workspace, ctx.chunks, ctx.shape = workspace, chunks, x.shape
+        outs = _attend(xf, wf, uf, flat, probs, tiles, keep)
+        ctx.workspace, ctx.tiles, ctx.shape = workspace, tiles, x.shape
         ctx.save_for_backward(xf, wf, uf, probs if keep else None, *flat, *outs)
         return tuple(o.view(v.shape) for o, v in zip(outs, values))
 
@@ -142,30 +161,38 @@ class SharedKeyAttention(torch.autograd.Function):
         stages = len(grads)
         values, outs = rest[:stages], rest[stages:]
         b, h, n, d = ctx.shape
-        size = ctx.chunks[0].stop
-        scratch = ctx.workspace.get("scores", (size, n, n), x) if probs is None else None
-        grad_scores = ctx.workspace.get("grad_scores", (size, n, n), x)
-        symmetric = ctx.workspace.get("symmetric", (size, n, n), x)
+        tiles = ctx.tiles
+        scratch = _scratch(ctx.workspace, "scores", tiles, n, x) if probs is None else None
+        grad_scores = _scratch(ctx.workspace, "grad_scores", tiles, n, x)
+        whole_rows = tiles[0][1].stop - tiles[0][1].start == n
+        symmetric = _scratch(ctx.workspace, "symmetric", tiles, n, x) if whole_rows else None
         grad_x = torch.zeros_like(x)
-        grad_w, grad_u = torch.empty_like(w), torch.empty_like(u)
+        grad_w, grad_u = torch.zeros_like(w), torch.zeros_like(u)
         grad_values = []
         for i, (g, v, o) in enumerate(zip(grads, values, outs)):
             g = g.reshape(v.shape[0], n, -1)
-            grad_v = torch.empty_like(v)
-            for rows in ctx.chunks:
-                c = rows.stop - rows.start
-                xc, gc, dS, sym = x[rows], g[rows], grad_scores[:c], symmetric[:c]
-                p = probs[i, rows] if probs is not None else _stage_scores(xc, w[i, rows], u[i, rows], scratch[:c])
-                torch.bmm(p.transpose(1, 2), gc, out=grad_v[rows])
+            grad_v = torch.zeros_like(v)
+            for pairs, rows in tiles:
+                c, r = pairs.stop - pairs.start, rows.stop - rows.start
+                xc, xr, gr, dS = x[pairs], x[pairs, rows], g[pairs, rows], grad_scores[:c, :r]
+                wi, ui = w[i, pairs, None, :], u[i, pairs, None, :]
+                p = probs[i, pairs, rows] if probs is not None else _stage_scores(xr, xc, w[i, pairs], u[i, pairs],
+                                                                                    scratch[:c, :r])
+                grad_v[pairs].baddbmm_(p.transpose(1, 2), gr)
                 # Softmax backward, dS = P * (dP - rowsum(dP * P)), with rowsum(dP * P) = rowsum(dO * O).
-                torch.bmm(gc, v[rows].transpose(1, 2), out=dS)
-                dS.sub_((gc * o[rows]).sum(-1, keepdim=True)).mul_(p)
-                torch.add(dS, dS.transpose(1, 2), out=sym)
-                both = torch.bmm(sym, xc)  # (dS + dS^T) X
+                torch.bmm(gr, v[pairs].transpose(1, 2), out=dS)
+                dS.sub_((gr * o[pairs, rows]).sum(-1, keepdim=True)).mul_(p)
                 col = dS.sum(1)  # sum over queries: the key-bias column's gradient
-                grad_x[rows].addcmul_(both, w[i, rows, None, :]).addcmul_(col[..., None], u[i, rows, None, :])
-                grad_w[i, rows] = 0.5 * (xc * both).sum(1)
-                grad_u[i, rows] = torch.bmm(col[:, None, :], xc)[:, 0]
+                grad_u[i, pairs] += torch.bmm(col[:, None, :], xc)[:, 0]
+                if whole_rows:  # one product for both sides: (dS + dS^T) X
+                    both = torch.bmm(torch.add(dS, dS.transpose(1, 2), out=symmetric[:c]), xc)
+                    grad_x[pairs].addcmul_(both, wi).addcmul_(col[..., None], ui)
+                    grad_w[i, pairs] += 0.5 * (xc * both).sum(1)
+                else:  # query side dS X on this tile's rows, key side dS^T Q on every row
+                    query_side = torch.bmm(dS, xc)
+                    grad_x[pairs, rows].addcmul_(query_side, wi)
+                    grad_x[pairs].baddbmm_(dS.transpose(1, 2), torch.addcmul(ui, xr, wi))
+                    grad_w[i, pairs] += (xr * query_side).sum(1)
             grad_values.append(grad_v.view(b, h, n, -1))
         grad_x = grad_x.view(b, h, n, d)
         grad_w, grad_u = (t.view(stages, b, h, d).sum(1) for t in (grad_w, grad_u))

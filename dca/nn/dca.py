@@ -27,13 +27,9 @@ from dca.nn.attention import Workspace, shared_key_attention
 
 LN_EPS = 1e-6  # the official DCA LayerNorm epsilon
 # Largest SCA score tensor (elements, one stage, all heads and samples) kept for the backward on the
-# CPU: 64 MiB in float32 (U-Net at 224x224 up to batch 27). Larger ones go by (sample, head)
-# chunks of this size and the backward recomputes them (dca.nn.attention).
+# CPU: 64 MiB in float32 (U-Net at 224x224 up to batch 27). Larger ones go by tiles of at most
+# this size and the backward recomputes them (dca.nn.attention).
 SAVED_SCORES_MAX = 2**24
-# Largest N x N score matrix (one sample and head) for the shared-key CPU kernel: 8 MiB, so that a
-# (sample, head) chunk works in the last-level cache. Larger grids (ResUNet++'s 3,136 tokens, any
-# grid at 512x512) take torch's fused kernel, which tiles the scores and stores none of them.
-PAIR_SCORES_MAX = 2**21
 LAYOUTS = ("cca-sca", "sca-cca", "cca", "sca")
 FUSIONS = ("sequential", "sum", "concat")
 PATCH_EMBEDS = ("avgpool", "conv")
@@ -221,7 +217,7 @@ class SpatialCrossAttention(_CrossAttention):
         cat = torch.cat(normed, dim=-1)
         b, n, c = cat.shape
         h = self.heads
-        if cat.is_cuda or n * n > PAIR_SCORES_MAX:
+        if cat.is_cuda:
             return self._per_stage(normed, cat)
         scale = 1.0 / math.sqrt(c // h)
         w = torch.stack([q.weight * k.weight for q, k in zip(self.q, self.k)]) * scale
@@ -233,7 +229,7 @@ class SpatialCrossAttention(_CrossAttention):
         return [out(o.transpose(1, 2).reshape(b, n, -1)) for out, o in zip(self.out, outs)]
 
     def _per_stage(self, normed: Sequence[Tensor], cat: Tensor) -> list[Tensor]:
-        """Project and attend stage by stage through ``scaled_dot_product_attention`` (CUDA, and large grids)."""
+        """Project and attend stage by stage through ``scaled_dot_product_attention`` (the CUDA path)."""
         return [out(self.attend(q(cat), k(cat), v(own)))
                 for q, k, v, out, own in zip(self.q, self.k, self.v, self.out, normed)]
 
@@ -244,11 +240,9 @@ class SpatialCrossAttention(_CrossAttention):
         qh = q.view(b, n, h, c_k // h).transpose(1, 2)
         kh = k.view(b, n, h, c_k // h).transpose(1, 2)
         vh = v.view(b, n, h, c_v // h).transpose(1, 2)
-        # CUDA's memory-efficient kernel accepts a V narrower than Q/K; the CPU's fused (flash) kernel
-        # does not, so there V is zero-padded to the Q/K head width and the padding sliced off.
-        pad = 0 if q.is_cuda else qh.shape[-1] - vh.shape[-1]
-        out = F.scaled_dot_product_attention(qh, kh, F.pad(vh, (0, pad)), scale=1.0 / math.sqrt(c_k // h))
-        return out[..., : c_v // h].transpose(1, 2).reshape(b, n, c_v)
+        # CUDA's memory-efficient kernel accepts a V narrower than Q/K and stores no scores.
+        out = F.scaled_dot_product_attention(qh, kh, vh, scale=1.0 / math.sqrt(c_k // h))
+        return out.transpose(1, 2).reshape(b, n, c_v)
 
 
 class ConcatFusion(nn.Module):

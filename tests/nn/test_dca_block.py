@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from dca.nn import attention as attention_module
 from dca.nn import dca as dca_module
 from dca.nn.attention import SharedKeyAttention, Workspace
 from dca.nn.dca import DCAOptions, DualCrossAttention, _interpolation_matrix, build_dca
@@ -77,20 +78,34 @@ def test_gradients_reach_every_parameter():
     assert all(torch.equal(p.grad, torch.zeros_like(p)) for n, p in m.named_parameters() if n in key_bias)
 
 
-CPU_PATHS = {  # (SAVED_SCORES_MAX, PAIR_SCORES_MAX) -> the SCA path they select on the 4x4 grid
+CPU_PATHS = {  # (SAVED_SCORES_MAX, ROW_TILE_MAX) -> the SCA path they select on the 4x4 grid
     "kept": (2**40, 2**40),
-    "one-pair-chunks": (0, 2**40),
-    "three-pair-chunks": (3 * 16 * 16, 2**40),
-    "fused-padded": (2**40, 0),
+    "one-pair-tiles": (0, 2**40),
+    "three-pair-tiles": (3 * 16 * 16, 2**40),
+    "row-block-tiles": (0, 5 * 16),  # 5 query rows of 16 per tile: the last tile is shorter
+    "kept-row-blocks": (2**40, 5 * 16),
+    "sdpa": None,  # the CUDA path, run here through the CPU's reference SDPA
 }
+
+
+def _sdpa_forward(self, tokens):
+    normed = [norm(t) for norm, t in zip(self.norms, tokens)]
+    return self._per_stage(normed, torch.cat(normed, dim=-1))
+
+
+def _select_path(monkeypatch, path: str) -> None:
+    if CPU_PATHS[path] is None:
+        monkeypatch.setattr(dca_module.SpatialCrossAttention, "forward", _sdpa_forward)
+    else:
+        monkeypatch.setattr(dca_module, "SAVED_SCORES_MAX", CPU_PATHS[path][0])
+        monkeypatch.setattr(attention_module, "ROW_TILE_MAX", CPU_PATHS[path][1])
 
 
 @pytest.mark.parametrize("path", CPU_PATHS)
 @pytest.mark.parametrize("layout", ["cca-sca", "sca"])
 def test_gradients_equal_the_transcription(monkeypatch, path, layout):
     """Every CPU path's backward (hand-written or autograd) equals autograd through the official forward."""
-    monkeypatch.setattr(dca_module, "SAVED_SCORES_MAX", CPU_PATHS[path][0])
-    monkeypatch.setattr(dca_module, "PAIR_SCORES_MAX", CPU_PATHS[path][1])
+    _select_path(monkeypatch, path)
     torch.manual_seed(0)
     m = DualCrossAttention(CHANNELS, STRIDES, layout=layout, blocks=2, spatial_heads=2, channel_heads=2).double()
     grads = []
@@ -104,7 +119,7 @@ def test_gradients_equal_the_transcription(monkeypatch, path, layout):
         torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9)
 
 
-def test_shared_key_attention_passes_gradcheck():
+def test_shared_key_attention_passes_gradcheck(monkeypatch):
     """The hand-written backward against finite differences, every input at once."""
     g = torch.Generator().manual_seed(0)
     b, h, n, d = 2, 2, 5, 3
@@ -113,7 +128,10 @@ def test_shared_key_attention_passes_gradcheck():
     u = torch.randn(2, h, d, dtype=torch.float64, generator=g, requires_grad=True)
     values = [torch.randn(b, h, n, e, dtype=torch.float64, generator=g, requires_grad=True) for e in (1, 4)]
     workspace = Workspace()
-    for scores_max in (n * n, 10**9):  # recomputed in one-pair chunks, and kept
+    # kept; recomputed in one-pair tiles; kept and recomputed in tiles of 2 query rows
+    for scores_max, row_tile in ((10**9, 10**9), (n * n, 10**9), (10**9, 2 * n), (0, 2 * n)):
+        monkeypatch.setattr(attention_module, "ROW_TILE_MAX", row_tile)
+
         def attention(*a, m=scores_max):
             return SharedKeyAttention.apply(a[0], a[1], a[2], workspace, m, *a[3:])
 
@@ -187,8 +205,7 @@ def test_heads_must_divide_channels():
 @pytest.mark.parametrize("path", CPU_PATHS)
 def test_every_cpu_path_equals_the_transcription(monkeypatch, path):
     """Forward of each SCA path, in training mode and without gradients."""
-    monkeypatch.setattr(dca_module, "SAVED_SCORES_MAX", CPU_PATHS[path][0])
-    monkeypatch.setattr(dca_module, "PAIR_SCORES_MAX", CPU_PATHS[path][1])
+    _select_path(monkeypatch, path)
     torch.manual_seed(0)
     m = DualCrossAttention(CHANNELS, STRIDES).double()
     feats = _features()
