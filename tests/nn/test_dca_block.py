@@ -78,10 +78,11 @@ def test_gradients_reach_every_parameter():
     assert all(torch.equal(p.grad, torch.zeros_like(p)) for n, p in m.named_parameters() if n in key_bias)
 
 
-CPU_PATHS = {  # (SAVED_SCORES_MAX, ROW_TILE_MAX) -> the SCA path they select on the 4x4 grid
+CPU_PATHS = {  # (SAVED_SCORES_MAX, ROW_TILE_MAX) -> the SCA path they select on the 4x4 grid (N = 16)
     "kept": (2**40, 2**40),
-    "one-pair-tiles": (0, 2**40),
-    "three-pair-tiles": (3 * 16 * 16, 2**40),
+    "recomputed": (0, 2**40),
+    "one-pair-tiles": (2**40, 16 * 16),
+    "three-pair-tiles": (0, 3 * 16 * 16),
     "row-block-tiles": (0, 5 * 16),  # 5 query rows of 16 per tile: the last tile is shorter
     "kept-row-blocks": (2**40, 5 * 16),
     "sdpa": None,  # the CUDA path, run here through the CPU's reference SDPA
@@ -129,7 +130,7 @@ def test_shared_key_attention_passes_gradcheck(monkeypatch):
     values = [torch.randn(b, h, n, e, dtype=torch.float64, generator=g, requires_grad=True) for e in (1, 4)]
     workspace = Workspace()
     # kept; recomputed in one-pair tiles; kept and recomputed in tiles of 2 query rows
-    for scores_max, row_tile in ((10**9, 10**9), (n * n, 10**9), (10**9, 2 * n), (0, 2 * n)):
+    for scores_max, row_tile in ((10**9, 10**9), (0, n * n), (10**9, 2 * n), (0, 2 * n)):
         monkeypatch.setattr(attention_module, "ROW_TILE_MAX", row_tile)
 
         def attention(*a, m=scores_max):
