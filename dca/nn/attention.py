@@ -11,8 +11,9 @@ zero). The score matrix is then X diag(w_i) X^T (symmetric) plus a bias column, 
 the key-side backward: dX = ((dS + dS^T) X) * w_i + colsum(dS) u_i, one N x N x D product
 where autograd runs two (dQ = dS K and dK = dS^T Q). torch has no fused CPU attention for V
 narrower than Q/K (SCA's case; its flash kernel would need V zero-padded to the Q/K width,
-up to 4x the value work), so this is written out. Large grids go by tiles of (sample, head) pairs and query rows and
-the backward recomputes their probabilities, so memory stays bounded as in flash attention.
+up to 4x the value work), so this is written out. Work goes by cache-sized tiles of (sample,
+head) pairs and query rows; when the scores are too large to keep, the backward recomputes
+each tile's probabilities, so memory stays bounded as in flash attention.
 
 The N x N buffers are the largest tensors of a DCA step; allocating them afresh each step
 costs more than the softmax (the allocator maps and page-faults new memory for every large
