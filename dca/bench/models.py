@@ -111,11 +111,16 @@ def bench_pair(
     # At equal speed per FLOP the time ratios would equal this: a floor no implementation beats
     # without doing less arithmetic (or running attention faster per FLOP than the model's convs).
     row["gflops_ratio"] = round(row["gflops_dca"] / row["gflops_plain"], 3)
-    row["train_ratio"] = round(row["train_s_dca"] / row["train_s_plain"], 3)
-    row["infer_ratio"] = round(row["infer_s_dca"] / row["infer_s_plain"], 3)
-    if reference:
-        row["train_ratio_official_style"] = round(row["train_s_official_style"] / row["train_s_plain"], 3)
-        row["infer_ratio_official_style"] = round(row["infer_s_official_style"] / row["infer_s_plain"], 3)
+    # Ratios per round (the plain and DCA steps of one round run back to back, so a slow spell of a
+    # shared machine hits both), then their median and quartiles across rounds.
+    for kind, times in (("train", train), ("infer", infer)):
+        for key in [k for k in variants if k != "plain"]:
+            suffix = "" if key == "dca" else f"_{key}"
+            ratios = [d / p for d, p in zip(times[key], times["plain"])]
+            row[f"{kind}_ratio{suffix}"] = round(statistics.median(ratios), 3)
+            if key == "dca":
+                q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
+                row[f"{kind}_ratio_q1"], row[f"{kind}_ratio_q3"] = round(q1, 3), round(q3, 3)
     official = OFFICIAL.get(name, {})
     row["official_train_ratio"] = official.get("train_ratio")
     row["official_infer_ratio"] = official.get("infer_ratio")
@@ -185,7 +190,8 @@ def run(models: Sequence[str] = PAPER_MODELS, *, batch: int = 4, size: int = 224
 
 def summary_lines(result: dict[str, list[dict[str, object]]]) -> list[str]:
     """Human-readable figures, each beside the reference it compares to."""
-    lines = [f"DCA overhead, ours vs plain (targets: train <= {TARGET_TRAIN_RATIO}x, infer <= {TARGET_INFER_RATIO}x)"]
+    lines = [f"DCA overhead, ours vs plain, median of per-round ratios "
+             f"(targets: train <= {TARGET_TRAIN_RATIO}x, infer <= {TARGET_INFER_RATIO}x)"]
     for r in result["models"]:
         ref = f"official {r['official_train_ratio']}x train" if r["official_train_ratio"] else "official n/a"
         extra = ""
@@ -195,8 +201,10 @@ def summary_lines(result: dict[str, list[dict[str, object]]]) -> list[str]:
         lines.append(
             f"  {r['model']:<13} params {r['params_plain']:>10,} -> {r['params_dca']:>10,}  "
             f"GFLOPs {r['gflops_plain']:.2f} -> {r['gflops_dca']:.2f} ({r['gflops_ratio']}x)  "
-            f"train {r['train_s_plain']:.3f}s -> {r['train_s_dca']:.3f}s ({r['train_ratio']}x; {ref})  "
-            f"infer {r['infer_s_plain']:.3f}s -> {r['infer_s_dca']:.3f}s ({r['infer_ratio']}x){extra}"
+            f"train {r['train_s_plain']:.3f}s -> {r['train_s_dca']:.3f}s "
+            f"({r['train_ratio']}x, quartiles {r['train_ratio_q1']}-{r['train_ratio_q3']}; {ref})  "
+            f"infer {r['infer_s_plain']:.3f}s -> {r['infer_s_dca']:.3f}s "
+            f"({r['infer_ratio']}x, quartiles {r['infer_ratio_q1']}-{r['infer_ratio_q3']}){extra}"
         )
     for m in result["memory"]:
         lines.append(
