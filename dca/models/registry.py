@@ -6,6 +6,7 @@ Builders are registered with :func:`register_model` and share one signature,
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import fields
 
@@ -30,7 +31,7 @@ def register_model(name: str) -> Callable[[Builder], Builder]:
 
 def list_models() -> list[str]:
     """Names accepted by :func:`build_model`, sorted."""
-    _load_builtin_models()
+    _load_builtin_models(None)
     return sorted(_REGISTRY)
 
 
@@ -48,7 +49,7 @@ def build_model(
     The forward of every model takes ``(B, in_channels, H, W)`` and returns logits
     ``(B, num_classes, H, W)``.
     """
-    _load_builtin_models()
+    _load_builtin_models(name)
     if name not in _REGISTRY:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
     if in_channels < 1 or num_classes < 1:
@@ -91,6 +92,9 @@ def reject_unknown(model: str, options: dict[str, object]) -> None:
         raise TypeError(f"{model}: unknown option(s) {', '.join(sorted(options))}")
 
 
-def _load_builtin_models() -> None:
-    """Import the modules whose import registers the built-in architectures."""
-    from dca.models import builtin  # noqa: F401
+def _load_builtin_models(name: str | None) -> None:
+    """Import the modules that register ``name`` (all built-in ones for None or an unknown name)."""
+    from dca.models.builtin import modules_for
+
+    for module in modules_for(name):
+        importlib.import_module(module)

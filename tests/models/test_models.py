@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,22 @@ def test_registry_lists_the_paper_models():
     names = list_models()
     assert set(PAPER_MODELS) <= set(names)
     assert "smp-unet-resnet34" in names
+
+
+def test_each_name_is_loaded_from_the_module_that_defines_it():
+    from dca.models.builtin import modules_for
+    from dca.models.registry import _REGISTRY
+
+    list_models()
+    for name, builder in _REGISTRY.items():
+        assert builder.__module__.startswith(tuple(modules_for(name))), name
+
+
+def test_building_a_paper_model_does_not_import_timm():
+    """DIN and smp pull in timm and torchvision (seconds per job); a U-Net job loads only its module."""
+    code = "import sys; from dca.models import build_model; build_model('unet'); print('timm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "False"
 
 
 def test_unknown_model_and_option_are_named():

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-EPOCHS = 40
+EPOCHS = 12
 KILL_AFTER_EPOCHS = 3
 RUN = "results/runs/synthetic-binary/unet/seed0"
 
