@@ -108,7 +108,7 @@ def _attend(
     (S, B*h, N, N) and receives every stage's probabilities; otherwise it is one tile's scratch."""
     outs = []
     for i, v in enumerate(values):
-        out = torch.empty_like(v)
+        out = v.new_empty(v.shape)
         for pairs, rows in tiles:
             c, r = pairs.stop - pairs.start, rows.stop - rows.start
             p = probs[i, pairs, rows] if keep else probs[:c, :r]

@@ -229,7 +229,7 @@ class SpatialCrossAttention(_CrossAttention):
         u = torch.stack([torch.addcmul(k.bias * 0, q.bias, k.weight) for q, k in zip(self.q, self.k)]) * scale
         w, u = w.view(len(normed), h, c // h), u.view(len(normed), h, c // h)
         x = cat.view(b, n, h, c // h).transpose(1, 2).contiguous()
-        values = [v(t).view(b, n, h, -1).transpose(1, 2).contiguous() for v, t in zip(self.v, normed)]
+        values = [_head_values(v(t), h) for v, t in zip(self.v, normed)]
         outs = shared_key_attention(x, w, u, values, self.workspace, SAVED_SCORES_MAX)
         return [out(o.transpose(1, 2).reshape(b, n, -1)) for out, o in zip(self.out, outs)]
 
@@ -250,6 +250,21 @@ class SpatialCrossAttention(_CrossAttention):
         pad = 0 if q.is_cuda else qh.shape[-1] - vh.shape[-1]
         out = F.scaled_dot_product_attention(qh, kh, F.pad(vh, (0, pad)), scale=1.0 / math.sqrt(c_k // h))
         return out[..., : c_v // h].transpose(1, 2).reshape(b, n, c_v)
+
+
+# Per-head value width below which values are stored feature-major: measured on the CPU (2 threads, 784
+# tokens), P V and P^T dO with E = 8 run in 0.29 and 0.25 ms from (E, N) storage against 0.55 and 0.71 ms from
+# (N, E); from E = 16 on, (N, E) is as fast or up to 10% faster.
+NARROW_VALUES = 16
+
+
+def _head_values(v: Tensor, heads: int) -> Tensor:
+    """(B, N, C) values as (B, h, N, C/h) per head, contiguous per head (feature-major when narrow)."""
+    b, n, c = v.shape
+    v = v.view(b, n, heads, c // heads)
+    if c // heads < NARROW_VALUES:
+        return v.permute(0, 2, 3, 1).contiguous().transpose(2, 3)
+    return v.transpose(1, 2).contiguous()
 
 
 class ConcatFusion(nn.Module):

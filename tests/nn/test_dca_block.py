@@ -78,13 +78,14 @@ def test_gradients_reach_every_parameter():
     assert all(torch.equal(p.grad, torch.zeros_like(p)) for n, p in m.named_parameters() if n in key_bias)
 
 
-CPU_PATHS = {  # (SAVED_SCORES_MAX, ROW_TILE_MAX) -> the SCA path they select on the 4x4 grid (N = 16)
-    "kept": (2**40, 2**40),
-    "recomputed": (0, 2**40),
-    "one-pair-tiles": (2**40, 16 * 16),
-    "three-pair-tiles": (0, 3 * 16 * 16),
-    "row-block-tiles": (0, 5 * 16),  # 5 query rows of 16 per tile: the last tile is shorter
-    "kept-row-blocks": (2**40, 5 * 16),
+CPU_PATHS = {  # (SAVED_SCORES_MAX, ROW_TILE_MAX, NARROW_VALUES) -> the SCA path they select on the 4x4 grid (N = 16)
+    "kept": (2**40, 2**40, 2**40),
+    "recomputed": (0, 2**40, 2**40),
+    "one-pair-tiles": (2**40, 16 * 16, 2**40),
+    "three-pair-tiles": (0, 3 * 16 * 16, 2**40),
+    "row-block-tiles": (0, 5 * 16, 2**40),  # 5 query rows of 16 per tile: the last tile is shorter
+    "kept-row-blocks": (2**40, 5 * 16, 2**40),
+    "token-major-values": (2**40, 2**40, 1),  # the values' (N, E) layout; every other path has (E, N)
     "sdpa": None,  # the CUDA path, run here through the CPU's reference SDPA
 }
 
@@ -100,6 +101,7 @@ def _select_path(monkeypatch, path: str) -> None:
     else:
         monkeypatch.setattr(dca_module, "SAVED_SCORES_MAX", CPU_PATHS[path][0])
         monkeypatch.setattr(attention_module, "ROW_TILE_MAX", CPU_PATHS[path][1])
+        monkeypatch.setattr(dca_module, "NARROW_VALUES", CPU_PATHS[path][2])
 
 
 @pytest.mark.parametrize("path", CPU_PATHS)
