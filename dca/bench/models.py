@@ -20,7 +20,7 @@ from types import MethodType
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+from torch.utils.flop_counter import FlopCounterMode
 
 from dca.models import build_model
 from dca.nn.dca import DualCrossAttention
@@ -38,19 +38,16 @@ TARGET_TRAIN_RATIO = 1.25
 TARGET_INFER_RATIO = 1.20
 
 
-def _cpu_flash_attention_flops(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
-    """FLOPs of the CPU fused attention op, which torch's counter does not register (same formula as CUDA's)."""
-    return sdpa_flop_count(query_shape, key_shape, value_shape)
-
-
 def gflops(model: nn.Module, size: int, in_channels: int = 3) -> float:
-    """Forward GFLOPs for one image, from ``torch.utils.flop_counter`` (executed work, padding included)."""
+    """Forward GFLOPs for one image, from ``torch.utils.flop_counter``.
+
+    Counted with gradients enabled, so that DCA runs its exact kernel (the training path): the model's
+    arithmetic, without the padded values that CPU forward-only passes on large grids hand to torch's
+    fused attention when that measures faster.
+    """
     model.eval()
-    counter = FlopCounterMode(
-        display=False,
-        custom_mapping={torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_attention_flops},
-    )
-    with counter, torch.no_grad():
+    counter = FlopCounterMode(display=False)
+    with counter, torch.enable_grad():
         model(torch.zeros(1, in_channels, size, size))
     return counter.get_total_flops() / 1e9
 
