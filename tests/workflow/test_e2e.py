@@ -1,8 +1,9 @@
 """The demo workflow end to end: through `dvc repro`, and through a real single-node SLURM (same tables).
 
-Both run config/demo.yaml with one seed (CI time: each run of the demo costs minutes on two cores);
-`make demo` runs it with its two seeds. The SLURM test needs root and apt (it installs Debian's SLURM
-with .ci/slurm-local.sh) and is skipped with the reason otherwise.
+Both run config/demo.yaml with one seed, the SLURM test one of its groups (CI time: each run of the
+demo costs minutes on two cores); `make demo` runs all of it with its two seeds. The SLURM test needs
+root and apt (it installs Debian's SLURM with .ci/slurm-local.sh) and is skipped with the reason
+otherwise.
 """
 
 from __future__ import annotations
