@@ -31,6 +31,10 @@ LN_EPS = 1e-6  # the official DCA LayerNorm epsilon
 # CPU: 64 MiB in float32 (U-Net at 224x224 up to batch 27). Larger ones go by tiles of at most
 # this size and the backward recomputes them (dca.nn.attention).
 SAVED_SCORES_MAX = 2**24
+# Per-head value width below which values are stored feature-major: measured on the CPU (2 threads, 784
+# tokens), P V and P^T dO with E = 8 run in 0.29 and 0.25 ms from (E, N) storage against 0.55 and 0.71 ms from
+# (N, E); from E = 16 on, (N, E) is as fast or up to 10% faster.
+NARROW_VALUES = 16
 LAYOUTS = ("cca-sca", "sca-cca", "cca", "sca")
 FUSIONS = ("sequential", "sum", "concat")
 PATCH_EMBEDS = ("avgpool", "conv")
@@ -250,12 +254,6 @@ class SpatialCrossAttention(_CrossAttention):
         pad = 0 if q.is_cuda else qh.shape[-1] - vh.shape[-1]
         out = F.scaled_dot_product_attention(qh, kh, F.pad(vh, (0, pad)), scale=1.0 / math.sqrt(c_k // h))
         return out[..., : c_v // h].transpose(1, 2).reshape(b, n, c_v)
-
-
-# Per-head value width below which values are stored feature-major: measured on the CPU (2 threads, 784
-# tokens), P V and P^T dO with E = 8 run in 0.29 and 0.25 ms from (E, N) storage against 0.55 and 0.71 ms from
-# (N, E); from E = 16 on, (N, E) is as fast or up to 10% faster.
-NARROW_VALUES = 16
 
 
 def _head_values(v: Tensor, heads: int) -> Tensor:
