@@ -1,7 +1,9 @@
 """Atomic file output: write to a temporary file in the target folder, then rename.
 
 A crash or ``kill -9`` mid-write leaves at most a stray ``.tmp-*`` file, never a
-half-written file under the final name.
+half-written file under the final name. ``mkstemp``/``mkdtemp`` create 0600 files and 0700
+folders whatever the umask; the results are given the modes a plain ``open``/``mkdir`` would
+give (0666 / 0777 minus the umask), so group members of a lab can read shared outputs.
 """
 
 from __future__ import annotations
@@ -9,12 +11,57 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux tells it (``/proc/self/status``)."""
+    with contextlib.suppress(OSError), open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_LOCK:  # elsewhere the only way to read it is to set it (briefly)
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def honour_umask(path: str | os.PathLike[str]) -> None:
+    """Give ``path`` the mode ``open``/``mkdir`` would have: 0666 (files) or 0777 (folders) minus the umask."""
+    base = 0o777 if Path(path).is_dir() else 0o666
+    os.chmod(path, base & ~current_umask())
+
+
+def staging_dir(parent: Path, name: str) -> Path:
+    """A fresh temporary folder ``parent/.tmp-<name>.<random>`` (umask honoured) to build ``parent/name`` in.
+
+    Stale staging and trash folders of the same target (left by a kill) are removed first, so they
+    never pile up; the exact pattern keeps other targets' folders untouched.
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    stale = re.compile(rf"^\.(tmp|trash)-{re.escape(name)}\.[a-z0-9_]{{8}}$")
+    for entry in parent.iterdir():
+        if stale.match(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".tmp-{name}.", dir=parent))
+    honour_umask(folder)
+    return folder
+
+
+def trash_name(path: Path) -> Path:
+    """Where :func:`staging_dir`'s caller moves an old ``path`` aside before deleting it (cleaned like staging)."""
+    return path.with_name(f".trash-{path.name}.{os.urandom(4).hex()}")
 
 
 @contextlib.contextmanager
@@ -29,6 +76,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
+        honour_umask(tmp_path)
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)

@@ -8,12 +8,14 @@ which layouts a dataset accepts. Splitting and writing are shared (:mod:`dca.dat
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 from dca.data.convert.common import describe, search
+from dca.data.convert.maskcoding import detect_encoding
 from dca.data.convert.writer import check_target, write_processed
 from dca.data.registry import DatasetSpec, get_dataset
 from dca.data.splits import Split, make_split
@@ -76,7 +78,13 @@ def prepare(
     chosen = spec.protocol(protocol)
     check_target(out, overwrite)
     layout, root = find_layout(spec, raw)
-    cases = layout_module(layout).cases(root, spec)
+    module = layout_module(layout)
+    cases = module.cases(root, spec)
+    encoding = None
+    if spec.mask.kind == "threshold" and cases:
+        encoding = detect_encoding([c.mask for c in cases if c.mask is not None], spec.mask, name)
+        if encoding.rule != spec.mask:
+            cases = module.cases(root, dataclasses.replace(spec, mask=encoding.rule))
     if not cases:
         raise ValueError(
             f"dataset {name!r}: the {layout} layout at {root} holds no cases; the folder is empty or incomplete"
@@ -97,6 +105,7 @@ def prepare(
     source = {
         "raw": str(raw.resolve()),
         "layout": layout,
+        **({"mask_encoding": encoding.describe()} if encoding else {}),
         "root": str(root.resolve()),
         "kind": spec.source.kind,
         "homepage": spec.source.homepage,

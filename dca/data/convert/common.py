@@ -30,7 +30,8 @@ class Sample:
 class Case:
     """A case found in a raw layout; ``load`` reads and decodes it (run in a worker thread).
 
-    ``group`` is the split unit when cases share a subject; ``subset`` the upstream's official subset.
+    ``group`` is the split unit when cases share a subject; ``subset`` the upstream's official subset;
+    ``mask`` the 2D mask file (read once more to detect a binary dataset's mask encoding).
     """
 
     id: str
@@ -38,6 +39,7 @@ class Case:
     source: str
     group: str | None = None
     subset: str | None = None
+    mask: Path | None = None
 
 
 def is_junk(path: Path) -> bool:
@@ -97,13 +99,22 @@ def read_image(path: Path, channels: int) -> np.ndarray:
         return np.asarray(img.convert("RGB" if channels == 3 else "L"))
 
 
+def binary_values(img: Image.Image) -> np.ndarray:
+    """The (H, W) values a binary mask is thresholded on: the brightest channel, so colour masks keep their polyp."""
+    if img.mode in ("1", "L", "I", "I;16", "F"):
+        return np.asarray(img.convert("L") if img.mode == "1" else img)
+    return np.asarray(img.convert("RGB")).max(axis=2)
+
+
 def read_mask(path: Path, rule: MaskRule) -> np.ndarray:
     """Decode a 2D mask file to its raw values (H, W); colour masks must be grey unless thresholded."""
     with reading(path, "mask"), Image.open(path) as img:
         img.load()
+        if rule.kind == "threshold":
+            return binary_values(img)
         colour = img.mode in _COLOUR_MODES
         values = np.asarray(img.convert("L") if colour or img.mode == "1" else img)
-        rgb = np.asarray(img.convert("RGB")) if colour and rule.kind != "threshold" else None
+        rgb = np.asarray(img.convert("RGB")) if colour else None
     if rgb is not None and not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
         raise ValueError(f"{path}: the mask has colour (R, G, B differ); expected a grey-level label map")
     return values
@@ -150,5 +161,5 @@ def paired_cases(
                 f"{image}: the mask for this image is missing (expected {mask_dir / mask_stem(image.stem)}"
                 f" with one of {', '.join(IMAGE_SUFFIXES)}); add it or remove the image"
             )
-        cases.append(Case(image.stem, partial(load_pair, image, mask, spec), f"{image} + {mask}"))
+        cases.append(Case(image.stem, partial(load_pair, image, mask, spec), f"{image} + {mask}", mask=mask))
     return cases

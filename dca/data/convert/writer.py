@@ -12,8 +12,7 @@ import csv
 import io
 import os
 import shutil
-import tempfile
-import uuid
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,10 +22,12 @@ from PIL import Image
 from dca.data.convert.common import Case, Sample
 from dca.data.registry import DatasetSpec
 from dca.data.splits import Split
-from dca.utils.io import atomic_path, save_npy, write_json, write_text
+from dca.utils.io import atomic_path, save_npy, staging_dir, trash_name, write_json, write_text
 
 #: zlib level of the PNGs: 1 is ~3x faster to write than the default 6 and only ~10 % larger.
 PNG_COMPRESSION = 1
+#: share of empty masks in a subset above which preparing warns (a sign of a mis-read mask encoding)
+EMPTY_WARN_SHARE = 0.2
 INDEX_COLUMNS = ("id", "split", "image", "mask", "height", "width", "depth", "spacing_z", "spacing_y", "spacing_x")
 
 
@@ -66,8 +67,8 @@ def _save_png(path: Path, array: np.ndarray) -> None:
         Image.fromarray(array).save(tmp, format="PNG", compress_level=PNG_COMPRESSION)
 
 
-def _write_case(case: Case, spec: DatasetSpec, subset: str, staging: Path) -> dict[str, object]:
-    """Decode, check and write one case; return its index.csv row."""
+def _write_case(case: Case, spec: DatasetSpec, subset: str, staging: Path) -> tuple[dict[str, object], bool]:
+    """Decode, check and write one case; return its index.csv row and whether its mask is empty."""
     sample = case.load()
     _check(sample, spec, case)
     if spec.dims == 2:
@@ -82,7 +83,30 @@ def _write_case(case: Case, spec: DatasetSpec, subset: str, staging: Path) -> di
         depth, height, width = sample.mask.shape
     spacing_z, spacing_y, spacing_x = sample.spacing
     row = (case.id, subset, image_rel, mask_rel, height, width, depth, spacing_z, spacing_y, spacing_x)
-    return dict(zip(INDEX_COLUMNS, row, strict=True))
+    return dict(zip(INDEX_COLUMNS, row, strict=True)), not sample.mask.any()
+
+
+def empty_masks(rows: list[dict[str, object]], empty: list[bool]) -> dict[str, list[str]]:
+    """Case ids whose mask is empty, per subset (sorted)."""
+    found: dict[str, list[str]] = {s: [] for s in sorted({str(r["split"]) for r in rows})}
+    for row, is_empty in zip(rows, empty, strict=True):
+        if is_empty:
+            found[str(row["split"])].append(str(row["id"]))
+    return {s: sorted(ids) for s, ids in found.items()}
+
+
+def _warn_empty(name: str, rows: list[dict[str, object]], empties: dict[str, list[str]]) -> None:
+    """Warn when a subset has an unusual share of empty masks: the count and three file names."""
+    for subset, ids in empties.items():
+        total = sum(r["split"] == subset for r in rows)
+        if total and len(ids) / total > EMPTY_WARN_SHARE:
+            files = ", ".join(str(next(r["mask"] for r in rows if r["id"] == i)) for i in ids[:3])
+            warnings.warn(
+                f"dataset {name!r}: {len(ids)} of {total} {subset} masks are empty (e.g. {files}); "
+                "check the mask files and the registry's mask encoding",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 def _index_csv(rows: list[dict[str, object]]) -> str:
@@ -97,7 +121,7 @@ def _index_csv(rows: list[dict[str, object]]) -> str:
 def _publish(staging: Path, out: Path) -> None:
     """Move the finished ``staging`` folder to ``out``, replacing an existing ``out``."""
     if out.exists():
-        trash = out.with_name(f".trash-{out.name}-{uuid.uuid4().hex[:8]}")
+        trash = trash_name(out)
         out.rename(trash)
         staging.rename(out)
         shutil.rmtree(trash)
@@ -117,15 +141,16 @@ def write_processed(
     """Write ``cases`` in the processed format to ``out`` (all or nothing); returns ``out``."""
     out = Path(out)
     check_target(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".tmp-{out.name}-", dir=out.parent))
+    staging = staging_dir(out.parent, out.name)
     subset_of = split.subset_of()
     pool = ThreadPoolExecutor(max_workers=workers or min(8, 2 * (os.cpu_count() or 1)))
     try:
         try:
-            rows = list(pool.map(lambda c: _write_case(c, spec, subset_of[c.id], staging), cases))
+            written = list(pool.map(lambda c: _write_case(c, spec, subset_of[c.id], staging), cases))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+        rows = [row for row, _ in written]
+        empties = empty_masks(rows, [e for _, e in written])
         description = {
             "name": spec.name,
             "title": spec.title,
@@ -135,11 +160,13 @@ def write_processed(
             "labels": list(spec.labels),
             "num_classes": spec.num_classes,
             "split": split.to_dict(),
+            "empty_masks": {s: len(ids) for s, ids in empties.items()},
             "source": source,
         }
         write_json(staging / "dataset.json", description)
         write_text(staging / "index.csv", _index_csv(rows))
         _publish(staging, out)
+        _warn_empty(spec.name, rows, empties)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
