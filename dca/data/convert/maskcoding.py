@@ -3,9 +3,9 @@
 Registry entries with ``mask: {threshold: T}`` (Kvasir-SEG, CVC-ClinicDB, synthetic-binary) hold masks
 that are meant to be 0/255, but re-distributed copies often hold 0/1 masks (all of them below T:
 thresholding would empty every mask) or colour masks (a red polyp on black: its grey level is 76).
-Colour is handled per pixel by :func:`~dca.data.convert.common.binary_values` (the brightest channel); the 0/1 case is decided
-per dataset from the largest value of every mask, because one file alone cannot tell a 0/1 mask
-from a noisy empty 0/255 one.
+Colour is handled per pixel by ``common.binary_values`` (the brightest channel); the 0/1 case is
+decided per dataset from the largest value of every mask, because one file alone cannot tell a 0/1
+mask from a noisy empty 0/255 one.
 """
 
 from __future__ import annotations
