@@ -3,19 +3,23 @@
 Downloads are resumable: data goes to ``<archive>.part`` and a later run continues it with an HTTP
 ``Range`` request (a server that ignores Range restarts it). Every archive is checked against its
 SHA-256: the registry's, ``--sha256``, or the one recorded in ``OUT/SHA256SUMS`` by an earlier
-download; with none known the first download's checksum is recorded there (verify-and-record). A
-mismatch is an error and the downloaded file is deleted. Archives (zip, tar, tar.gz, ...) are
-unpacked into a temporary folder, refusing absolute paths, ``..`` and links, then moved into OUT.
+download; with none known the first download's checksum is recorded there (verify-and-record), but
+only once the archive has opened and unpacked, so a truncated body (a server that sends no
+Content-Length) is never recorded. A mismatch is an error and the downloaded file is deleted.
+Archives (zip, tar, tar.gz, ...) are unpacked into a temporary folder, refusing absolute paths,
+``..`` and links, then merged into OUT: new files are moved in, files already there with the same
+content are kept, files only in OUT (a user's notes) are never touched, and a file whose content
+differs from the archive's stops the unpack before anything moves.
 """
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import http.client
 import shutil
 import stat
 import tarfile
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,11 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from dca.data.registry import DatasetSpec
-from dca.utils.io import write_text
+from dca.utils.io import staging_dir, write_text
 
 CHUNK = 1 << 20
 SUMS_FILE = "SHA256SUMS"
 USER_AGENT = "dca-data/0.1 (research dataset download)"
+
+
+class DamagedArchive(ValueError):
+    """An archive that does not open or unpack (truncated, corrupt, or not an archive)."""
 
 
 @dataclass(frozen=True)
@@ -88,10 +96,11 @@ def _receive(response: http.client.HTTPResponse, part: Path, append: bool, url: 
             ) from err
 
 
-def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0) -> str:
+def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0, hint: str = "") -> str:
     """Download ``url`` to ``dest`` through a resumable ``dest.part`` and verify it; returns its SHA-256.
 
-    With ``sha256`` given, a mismatch deletes the download and raises ValueError.
+    With ``sha256`` given, a mismatch deletes the download and raises ValueError (``hint`` says where the
+    expected value came from and how to clear it).
     """
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -107,7 +116,10 @@ def fetch(url: str, dest: Path, sha256: str | None = None, timeout: float = 60.0
         part.unlink()
         raise ValueError(
             f"{dest.name}: SHA-256 mismatch (expected {sha256}, got {actual}) for {url}; the download was deleted. "
-            "Try again; if the upstream archive really changed, check it and pass --sha256 with the new value"
+            + (
+                hint
+                or "Try again; if the upstream archive really changed, check it and pass --sha256 with the new value"
+            )
         )
     part.replace(dest)
     return actual
@@ -151,10 +163,34 @@ def _untar(archive: Path, into: Path) -> None:
         tf.extractall(into, members=members, filter="data")
 
 
+def _conflicts(new: Path, old: Path) -> list[str]:
+    """Paths under ``old`` that merging ``new`` into it would overwrite with different content."""
+    if not (old.exists() or old.is_symlink()):
+        return []
+    if new.is_dir() and old.is_dir() and not old.is_symlink():
+        return [c for entry in sorted(new.iterdir()) for c in _conflicts(entry, old / entry.name)]
+    if new.is_file() and old.is_file() and not old.is_symlink() and filecmp.cmp(new, old, shallow=False):
+        return []
+    return [str(old)]
+
+
+def _merge(new: Path, old: Path) -> None:
+    """Move ``new`` into ``old``: absent entries are moved, equal files are left as they are (checked first)."""
+    if not (old.exists() or old.is_symlink()):
+        new.rename(old)
+    elif new.is_dir():
+        for entry in sorted(new.iterdir()):
+            _merge(entry, old / entry.name)
+
+
 def unpack(archive: Path, dest: Path) -> tuple[Path, ...]:
-    """Safely unpack a zip or tar archive into ``dest``; returns the top-level entries (replaced if present)."""
+    """Safely unpack a zip or tar archive into ``dest``, merged with what is there; returns the top-level entries.
+
+    Nothing in ``dest`` is deleted or overwritten: a file the archive holds with different content is a
+    ValueError naming it (before anything is moved); stale staging folders of killed unpacks are removed.
+    """
     dest.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-unpack-", dir=dest))
+    staging = staging_dir(dest, f"unpack-{archive.name}")
     try:
         try:
             if zipfile.is_zipfile(archive):
@@ -162,19 +198,21 @@ def unpack(archive: Path, dest: Path) -> tuple[Path, ...]:
             elif tarfile.is_tarfile(archive):
                 _untar(archive, staging)
             else:
-                raise ValueError(f"{archive}: not a zip or tar archive; download it again or unpack it by hand")
+                raise DamagedArchive(f"{archive}: not a zip or tar archive; download it again or unpack it by hand")
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
-            raise ValueError(f"{archive}: the archive is damaged ({err}); delete it and download it again") from err
-        moved = []
-        for entry in sorted(staging.iterdir()):
-            target = dest / entry.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
-            entry.rename(target)
-            moved.append(target)
-        return tuple(moved)
+            raise DamagedArchive(f"{archive}: the archive is damaged ({err}); delete it and download it again") from err
+        entries = sorted(staging.iterdir())
+        conflicts = [c for entry in entries for c in _conflicts(entry, dest / entry.name)]
+        if conflicts:
+            shown = ", ".join(conflicts[:3]) + (f" and {len(conflicts) - 3} more" if len(conflicts) > 3 else "")
+            raise ValueError(
+                f"{archive}: unpacking would overwrite {len(conflicts)} file(s) in {dest} whose content differs "
+                f"from the archive's ({shown}); nothing was changed. Move them (or their folder) elsewhere, "
+                "or unpack into another --out"
+            )
+        for entry in entries:
+            _merge(entry, dest / entry.name)
+        return tuple(dest / entry.name for entry in entries)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -241,10 +279,12 @@ def download(
     fetched = []
     for location, name in plan:
         expected = sha256 or known.get(name) or recorded_before.get(name)
+        hint = _clear_hint(out, name) if expected is not None and expected == recorded_before.get(name) else ""
         is_url = "://" in location
         archive = out / name if is_url else Path(location)
-        if is_url and not archive.is_file():
-            actual = fetch(location, archive, expected)
+        downloaded_now = is_url and not archive.is_file()
+        if downloaded_now:
+            actual = fetch(location, archive, expected, hint=hint)
         elif not archive.is_file():
             raise FileNotFoundError(f"{archive}: no such file; give the path of the downloaded {name}")
         else:
@@ -254,10 +294,28 @@ def download(
                     archive.unlink()
                 raise ValueError(
                     f"{archive}: SHA-256 mismatch (expected {expected}, got {actual}); the file is damaged or not "
-                    f"the expected release{' and was deleted' if is_url else ''}: download it again"
+                    f"the expected release{' and was deleted' if is_url else ''}: " + (hint or "download it again")
                 )
+        try:
+            unpacked = unpack(archive, out)
+        except DamagedArchive as err:
+            if not downloaded_now:
+                raise
+            archive.unlink()
+            raise DamagedArchive(
+                f"{err}; the download was deleted (nothing recorded): run the same command again"
+            ) from err
         record = expected is None and actual not in known.values()
         if record:
             _record(out, name, actual)
-        fetched.append(Fetched(name, archive, actual, record, unpack(archive, out)))
+        fetched.append(Fetched(name, archive, actual, record, unpacked))
     return fetched
+
+
+def _clear_hint(out: Path, name: str) -> str:
+    """How to clear a checksum recorded by an earlier download that may itself have been wrong."""
+    return (
+        f"the expected value was recorded in {out / SUMS_FILE} by an earlier download of {name}; if that one was "
+        f"broken (truncated), delete the line for {name} from {out / SUMS_FILE} (or pass --sha256 with the right "
+        "value) and run the same command again"
+    )

@@ -289,7 +289,7 @@ def check_processed():
 
 
 class _RangeHandler(http.server.BaseHTTPRequestHandler):
-    """Serves ``server.files`` with optional Range support and an optional one-off cut-off body."""
+    """Serves ``server.files`` with optional Range support, an optional one-off cut-off body, optional no length."""
 
     def do_GET(self) -> None:
         server = self.server
@@ -309,7 +309,8 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(206 if start else 200)
         if start:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.send_header("Content-Length", str(len(body)))
+        if not server.no_length:  # type: ignore[attr-defined]
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         cut = server.cut_after  # type: ignore[attr-defined]
         server.cut_after = None  # type: ignore[attr-defined]
@@ -325,6 +326,7 @@ def http_server() -> Iterator[SimpleNamespace]:
     """A threaded HTTP server on 127.0.0.1: put bytes in ``.files[path]``, read ``.url(path)``, ``.ranges``."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RangeHandler)
     server.files, server.ranges, server.honour_range, server.cut_after = {}, [], True, None  # type: ignore[attr-defined]
+    server.no_length = False  # type: ignore[attr-defined]  # True: no Content-Length (a cut body looks complete)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     handle = SimpleNamespace(server=server, url=lambda path: f"http://127.0.0.1:{server.server_port}{path}")
