@@ -31,10 +31,15 @@ METHODS: dict[str, Method] = {
 }
 
 
+def check_method(method: str) -> None:
+    """A ValueError for an unknown enhancement method (a typo such as ``fuzzyy``), listing the known ones."""
+    if method not in METHODS:
+        raise ValueError(f"unknown enhancement method {method!r}; the methods are: {', '.join(sorted(METHODS))}")
+
+
 def resolve_params(method: str, **params: Any) -> Any:
     """The parameter dataclass of ``method`` built from ``params``; unknown methods or keys raise ValueError."""
-    if method not in METHODS:
-        raise ValueError(f"unknown enhancement method {method!r}; choose one of {sorted(METHODS)}")
+    check_method(method)
     cls = METHODS[method].params
     known = set(cls.__dataclass_fields__)
     unknown = sorted(set(params) - known)
@@ -54,4 +59,4 @@ def enhance(image: np.ndarray, method: str, **params: Any) -> np.ndarray:
     return METHODS[method].apply(image, resolved)
 
 
-__all__ = ["METHODS", "enhance", "params_dict", "resolve_params"]
+__all__ = ["METHODS", "check_method", "enhance", "params_dict", "resolve_params"]

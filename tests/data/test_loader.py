@@ -153,6 +153,11 @@ def test_enhanced_loaded_and_missing_error(data2d: Path, data3d: Path) -> None:
         SegmentationDataset(data2d, "test", size=16, enhanced=["invert"])
 
 
+def test_a_typo_in_the_enhancement_method_is_unknown_not_missing(data2d: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown enhancement method 'fuzzyy'; the methods are: clahe, fuzzy, he"):
+        SegmentationDataset(data2d, "train", size=32, enhanced=["fuzzyy"])
+
+
 @pytest.mark.parametrize("dims", [2, 3])
 def test_same_transform_on_image_enhanced_and_mask(tmp_path: Path, dims: int) -> None:
     root = write_processed(tmp_path, dims=dims, labels=2, channels=1, mirror=True)

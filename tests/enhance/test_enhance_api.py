@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dca.enhance import METHODS, enhance, params_dict
+from dca.enhance import METHODS, check_method, enhance, params_dict
 
 
 def _image(shape: tuple[int, ...], dtype: str) -> np.ndarray:
@@ -83,3 +83,9 @@ def test_params_dict_fills_every_default() -> None:
     assert params["windows"] == 3
     assert set(params) == {"windows", "membership", "sigma_u", "eps", "color", "levels"}
     assert params_dict("clahe") == {"clip_limit": 0.01, "kernel_size": None, "nbins": 256}
+
+
+def test_check_method_says_unknown_and_lists_the_methods() -> None:
+    with pytest.raises(ValueError, match=r"unknown enhancement method 'fuzzyy'; the methods are: clahe, fuzzy, he"):
+        check_method("fuzzyy")
+    check_method("fuzzy")
