@@ -19,6 +19,7 @@ COMMANDS = {
     "enhance": "dca.enhance.cli",
     "data": "dca.data.cli",
     "report": "dca.report.cli",
+    "experiments": "dca.experiments.cli",
 }
 
 

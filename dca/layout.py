@@ -7,11 +7,16 @@ layout for users.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: The run config ``dca train`` reads: written by the experiment grid (or by hand), never rewritten by training.
+#: The resolved config a run was trained with is kept in its checkpoints (``dca train`` checks it on resume).
 RUN_CONFIG = "run.yaml"
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
@@ -19,7 +24,6 @@ BEST_CHECKPOINT = "best.pt"
 SUMMARY = "summary.json"
 #: One row per epoch (loss, validation scores, learning rate, time).
 CURVES = "curves.csv"
-DVCLIVE_DIR = "dvclive"
 #: The run's own log, appended across attempts (a scheduler deletes a job's log before each retry).
 TRAIN_LOG = "train.log"
 #: Held by the ``dca train`` process that owns the folder (its pid inside, for stale-lock detection).
@@ -28,14 +32,18 @@ EVAL_DIR = "eval"
 EVAL_METRICS = "metrics.json"
 EVAL_PER_CASE = "per_case.csv"
 PREDICTIONS_DIR = "predictions"
-#: Folder of the config stamp ``<run>/.config/<digest>``: the workflow's input that makes a changed config rerun.
+#: Folder of the config stamp ``<run>/.config/<digest>``, an empty file named by :func:`config_digest` of the
+#: run config: the training job's input, so a changed config reruns the run even without Snakemake's metadata.
 STAMP_DIR = ".config"
+DIGEST_LENGTH = 12
 
 #: Files ``dca report tables`` writes per group, and the formats of every figure.
 TABLE_SUFFIXES = (".tex", ".csv", "_tests.csv")
 FIGURE_FORMATS = ("png", "pdf")
 #: Per-dataset figure kinds; one more figure per group compares parameters and Dice.
-FIGURE_KINDS = ("qualitative", "curves")
+QUALITATIVE_FIGURE = "qualitative"
+CURVES_FIGURE = "curves"
+FIGURE_KINDS = (QUALITATIVE_FIGURE, CURVES_FIGURE)
 PARAMS_FIGURE = "params_dice"
 
 
@@ -69,10 +77,6 @@ class RunDir:
         return self.path / CURVES
 
     @property
-    def dvclive(self) -> Path:
-        return self.path / DVCLIVE_DIR
-
-    @property
     def log(self) -> Path:
         return self.path / TRAIN_LOG
 
@@ -96,14 +100,41 @@ class RunDir:
     def predictions(self) -> Path:
         return self.eval_dir / PREDICTIONS_DIR
 
+    @property
+    def stamp_dir(self) -> Path:
+        return self.path / STAMP_DIR
+
     def stamp(self, digest: str) -> Path:
-        """The config stamp named by ``digest`` (a copy of the run config)."""
-        return self.path / STAMP_DIR / digest
+        """The config stamp named by ``digest`` (an empty file: its name is the content)."""
+        return self.stamp_dir / digest
 
 
-def run_folder(runs: str | os.PathLike[str], dataset: str, variant: str, seed: int) -> RunDir:
-    """The run folder of (dataset, variant, seed) under the runs root."""
+def run_folder(runs: str | os.PathLike[str], dataset: str, variant: str, seed: int | str) -> RunDir:
+    """The run folder of (dataset, variant, seed) under the runs root (``seed`` may be a wildcard pattern)."""
     return RunDir(Path(runs) / dataset / variant / f"seed{seed}")
+
+
+@dataclass(frozen=True, order=True)
+class Run:
+    """One training run of the experiment grid: a dataset, a variant and a seed."""
+
+    dataset: str
+    variant: str
+    seed: int
+
+    def dir(self, runs: str | os.PathLike[str]) -> RunDir:
+        """The run's folder under the runs root ``runs``."""
+        return run_folder(runs, self.dataset, self.variant, self.seed)
+
+    def folder(self, runs: str | os.PathLike[str]) -> str:
+        """The run's folder under ``runs`` as a string (Snakemake params and messages)."""
+        return str(self.dir(runs).path)
+
+
+def config_digest(config: Mapping[str, Any]) -> str:
+    """A short SHA-256 of ``config`` in canonical form (JSON, sorted keys): the same for any key order."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:DIGEST_LENGTH]
 
 
 def table_files(tables: str | os.PathLike[str], group: str) -> list[Path]:
@@ -111,10 +142,15 @@ def table_files(tables: str | os.PathLike[str], group: str) -> list[Path]:
     return [Path(tables) / f"{group}{suffix}" for suffix in TABLE_SUFFIXES]
 
 
+def figure_stem(group: str, kind: str, dataset: str | None = None) -> str:
+    """The name (without format) of one figure: ``<group>_<kind>[_<dataset>]``."""
+    return "_".join([group, kind, *([dataset] if dataset else [])])
+
+
 def figure_stems(group: str, datasets: list[str]) -> list[str]:
     """The figure names (without format) ``dca report figures`` writes for ``group``."""
-    stems = [f"{group}_{kind}_{dataset}" for kind in FIGURE_KINDS for dataset in datasets]
-    stems.append(f"{group}_{PARAMS_FIGURE}")
+    stems = [figure_stem(group, kind, dataset) for kind in FIGURE_KINDS for dataset in datasets]
+    stems.append(figure_stem(group, PARAMS_FIGURE))
     return stems
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dca.evaluate.run import EVAL_DIR, evaluate_run
+from dca.evaluate.run import evaluate_run
+from dca.layout import EVAL_DIR
 from dca.train.config import RESOLUTIONS
 
 

@@ -4,12 +4,14 @@
 the original resolution (logits resized back bilinearly, original masks), with the
 ``standard`` conventions; 3D datasets per volume with the TransUNet protocol
 (:func:`~dca.evaluate.protocol.predict_volume`, ``transunet`` conventions, HD95 in mm from the
-voxel spacing). Writes ``per_case.csv``, ``metrics.json`` (the aggregate, with how the model was
-selected) and the predictions of the first k test ids (sorted) for the figures.
+voxel spacing). Writes ``eval/per_case.csv``, ``eval/metrics.json`` (the aggregate, with how the model
+was selected) and ``eval/predictions/``, the first k test ids (sorted), for the figures
+(:class:`dca.layout.RunDir`). The run's config is the one kept in its selected checkpoint.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,26 +21,21 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-import yaml
 from PIL import Image
 from scipy.ndimage import zoom
 from torch import nn
 
 from dca.data.loader import dataset_info, load_case, read_index
 from dca.evaluate.protocol import aggregate, case_metrics, predict_volume
+from dca.layout import EVAL_METRICS, EVAL_PER_CASE, PREDICTIONS_DIR, RunDir
 from dca.train import setup
 from dca.train.batches import epoch_batches, make_loader, model_inputs
 from dca.train.checkpoint import load_checkpoint
 from dca.train.config import RunConfig, resolve_config
 from dca.train.device import Log, select_device
-from dca.train.loop import CONFIG_FILE, SUMMARY_FILE, selected_checkpoint, selection_info
+from dca.train.loop import selected_checkpoint, selection_info, trained_config
 from dca.train.losses import to_labels
 from dca.utils.io import atomic_path, save_npy, write_json
-
-EVAL_DIR = "eval"
-PER_CASE_FILE = "per_case.csv"
-METRICS_FILE = "metrics.json"
-PREDICTIONS_DIR = "predictions"
 
 
 def log_message(message: str) -> None:
@@ -47,10 +44,15 @@ def log_message(message: str) -> None:
 
 
 def load_run_config(run_dir: Path) -> RunConfig:
-    """The resolved config a finished run was trained with (a FileNotFoundError for an unfinished run)."""
-    if not (run_dir / SUMMARY_FILE).exists():
-        raise FileNotFoundError(f"{run_dir / SUMMARY_FILE} not found: {run_dir} is not a finished training run")
-    return resolve_config(yaml.safe_load((run_dir / CONFIG_FILE).read_text(encoding="utf-8")))
+    """The resolved config a finished run was trained with, from the checkpoint its summary selected
+    (a FileNotFoundError for an unfinished run or a missing checkpoint)."""
+    run = RunDir(run_dir)
+    if not run.summary.exists():
+        raise FileNotFoundError(f"{run.summary} not found: {run_dir} is not a finished training run")
+    checkpoint = run.path / json.loads(run.summary.read_text(encoding="utf-8"))["checkpoint"]
+    if not checkpoint.exists():
+        raise FileNotFoundError(f"{checkpoint} not found: the selected checkpoint of {run_dir} is missing")
+    return resolve_config(trained_config(checkpoint))
 
 
 def _save_prediction(folder: Path, case: str, labels: np.ndarray, fmt: str) -> None:
@@ -140,12 +142,13 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Evaluate the selected checkpoint of the finished run ``run_dir`` on its test split; return the metrics.
 
-    ``resolution`` overrides the run's ``eval.resolution`` (2D only); ``out`` defaults to ``RUN_DIR/eval``.
+    ``resolution`` overrides the run's ``eval.resolution`` (2D only); ``out`` (default ``RUN_DIR/eval``) gets
+    the files of the run folder's ``eval/``.
     """
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
     resolution = resolution or config.eval.resolution
-    out = Path(out) if out is not None else run_dir / EVAL_DIR
+    out = Path(out) if out is not None else RunDir(run_dir).eval_dir
     device = select_device(config.device, log)
     info = dataset_info(Path(config.data.root))
     dims = int(info["dims"])
@@ -159,7 +162,7 @@ def evaluate_run(
 
     evaluator = _Evaluator(config, model, device, out)
     per_case = pd.DataFrame(evaluator.volumes() if dims == 3 else evaluator.images(resolution))
-    with atomic_path(out / PER_CASE_FILE) as tmp:
+    with atomic_path(out / EVAL_PER_CASE) as tmp:
         per_case.to_csv(tmp, index=False)
     metrics = {
         **selection_info(config),
@@ -173,7 +176,7 @@ def evaluate_run(
         "hd95_unit": "mm" if dims == 3 else f"pixels at the {resolution} resolution",
         **aggregate(per_case),
     }
-    write_json(out / METRICS_FILE, metrics)
+    write_json(out / EVAL_METRICS, metrics)
     note = f" [{metrics['selection_note']}]" if metrics["test_selected"] else ""
-    log(f"test Dice {metrics['dice']:.4f} (model selection: {config.selection}){note}: {out / METRICS_FILE}")
+    log(f"test Dice {metrics['dice']:.4f} (model selection: {config.selection}){note}: {out / EVAL_METRICS}")
     return metrics

@@ -1,7 +1,7 @@
 """Gather the results of an experiment group from its run folders (docs/experiments.md).
 
-A run ``results/runs/<dataset>/<variant>/seed<k>/`` counts as present when its
-``eval/metrics.json`` exists; every other (dataset, variant, seed) of the group is listed as
+A run folder (:class:`dca.layout.RunDir`, ``results/runs/<dataset>/<variant>/seed<k>/``) counts as
+present when its ``eval/metrics.json`` exists; every other (dataset, variant, seed) of the group is listed as
 missing. Scores come back in report units: Dice and IoU in percent, HD95 as evaluated.
 """
 
@@ -16,6 +16,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from dca.layout import RunDir, run_folder
+
 METRICS: tuple[str, ...] = ("dice", "iou", "hd95")
 SCALE = {"dice": 100.0, "iou": 100.0, "hd95": 1.0}
 HIGHER_IS_BETTER = {"dice": True, "iou": True, "hd95": False}
@@ -26,9 +28,6 @@ DEFAULT_PATHS = {
     "figures": "results/figures",
     "reported": "config/reported",
 }
-# The run-folder names of dca.evaluate.run and dca.train (repeated here: importing those modules loads torch).
-EVAL_DIR, PER_CASE_FILE, METRICS_FILE, PREDICTIONS_DIR = "eval", "per_case.csv", "metrics.json", "predictions"
-SUMMARY_FILE, CURVES_FILE = "summary.json", "metrics.csv"
 
 RunKey = tuple[str, str, int]  # (dataset, variant, seed)
 
@@ -100,24 +99,19 @@ def config_groups(config: dict[str, Any], names: Sequence[str] | None = None) ->
     return [_group(n, experiments[n] or {}, config, reported_dir) for n in (names or experiments)]
 
 
-def run_folder(runs: Path, dataset: str, variant: str, seed: int) -> Path:
-    """The folder of one run, as the contract names it."""
-    return Path(runs) / dataset / variant / f"seed{seed}"
-
-
 def _read_json(path: Path) -> dict[str, Any] | None:
     """A JSON file's content, or None when it does not exist."""
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 @dataclass(frozen=True)
-class Run:
-    """One evaluated run: its test metrics, per-case scores (None if absent) and training summary."""
+class RunResult:
+    """One evaluated run: its folder, test metrics, per-case scores (None if absent) and training summary."""
 
     dataset: str
     variant: str
     seed: int
-    folder: Path
+    dir: RunDir
     metrics: dict[str, Any]
     per_case: pd.DataFrame | None
     summary: dict[str, Any] | None
@@ -136,7 +130,7 @@ class Run:
     def case_scores(self, metric: str, cls: str | None = None) -> pd.Series:
         """Per test case ``metric`` in report units: the case's mean over foreground classes, or class ``cls``."""
         if self.per_case is None:
-            raise FileNotFoundError(f"{self.folder / EVAL_DIR / PER_CASE_FILE} not found")
+            raise FileNotFoundError(f"{self.dir.eval_per_case} not found")
         rows = self.per_case[self.per_case["label"] != 0]
         rows = rows[rows["class"] == cls] if cls is not None else rows
         return rows.groupby("case", sort=True)[metric].mean() * SCALE[metric]
@@ -153,15 +147,15 @@ class Run:
         return list(self.metrics.get("per_class", {}))
 
 
-def load_run(runs: Path, dataset: str, variant: str, seed: int) -> Run | None:
+def load_run(runs: Path, dataset: str, variant: str, seed: int) -> RunResult | None:
     """The evaluated run (dataset, variant, seed), or None when its ``eval/metrics.json`` does not exist."""
     folder = run_folder(runs, dataset, variant, seed)
-    metrics = _read_json(folder / EVAL_DIR / METRICS_FILE)
+    metrics = _read_json(folder.eval_metrics)
     if metrics is None:
         return None
-    per_case_path = folder / EVAL_DIR / PER_CASE_FILE
-    per_case = pd.read_csv(per_case_path, dtype={"case": str, "class": str}) if per_case_path.is_file() else None
-    return Run(dataset, variant, seed, folder, metrics, per_case, _read_json(folder / SUMMARY_FILE))
+    path = folder.eval_per_case
+    per_case = pd.read_csv(path, dtype={"case": str, "class": str}) if path.is_file() else None
+    return RunResult(dataset, variant, seed, folder, metrics, per_case, _read_json(folder.summary))
 
 
 @dataclass(frozen=True)
@@ -169,10 +163,10 @@ class GroupResults:
     """The present runs of a group by (dataset, variant, seed), and the missing ones."""
 
     group: Group
-    runs: dict[RunKey, Run]
+    runs: dict[RunKey, RunResult]
     missing: list[RunKey]
 
-    def seeds(self, dataset: str, variant: str) -> list[Run]:
+    def seeds(self, dataset: str, variant: str) -> list[RunResult]:
         """The present runs of (dataset, variant), in seed order."""
         return [self.runs[k] for k in sorted(self.runs) if k[:2] == (dataset, variant)]
 
@@ -187,7 +181,7 @@ class GroupResults:
 
 def collect_group(group: Group, runs: Path) -> GroupResults:
     """Load every configured run of ``group`` under ``runs``; the absent ones are listed, not errors."""
-    present: dict[RunKey, Run] = {}
+    present: dict[RunKey, RunResult] = {}
     missing: list[RunKey] = []
     for dataset in group.datasets:
         for variant in group.variants:

@@ -1,6 +1,6 @@
 """Figures of an experiment group (matplotlib, Agg): qualitative grids, training curves, parameters vs Dice.
 
-Every figure is written as PNG and PDF under a stable name (:func:`figure_files`), atomically
+Every figure is written as PNG and PDF under a stable name (:func:`dca.layout.figure_files`), atomically
 and without time stamps, so re-running on the same results gives the same files.
 """
 
@@ -21,33 +21,26 @@ from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from dca.data.loader import dataset_info, load_case
-from dca.report.collect import CURVES_FILE, EVAL_DIR, PREDICTIONS_DIR, GroupResults, Run
+from dca.layout import CURVES, CURVES_FIGURE, FIGURE_FORMATS, PARAMS_FIGURE, QUALITATIVE_FIGURE, figure_stem
+from dca.report.collect import GroupResults, RunResult
 from dca.utils.io import atomic_path
 
 Log = Callable[[str], None]
-FORMATS = ("png", "pdf")
 PREDICTION_SUFFIXES = {".png", ".npy"}
 SAVE_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None}}
 PANEL_INCHES = 1.6
 OVERLAY_ALPHA = 0.5
 
 
-def figure_stem(out: Path, group: str, kind: str, dataset: str | None = None) -> Path:
-    """The stable path (without suffix) of one figure: ``<group>_<kind>[_<dataset>]``."""
-    return Path(out) / "_".join([group, kind, *([dataset] if dataset else [])])
-
-
-def figure_files(out: Path, group: str, datasets: list[str]) -> list[Path]:
-    """Every figure file a group can have (the workflow and its report refer to these names)."""
-    stems = [figure_stem(out, group, kind, d) for kind in ("qualitative", "curves") for d in datasets]
-    stems.append(figure_stem(out, group, "params_dice"))
-    return [stem.parent / f"{stem.name}.{fmt}" for stem in stems for fmt in FORMATS]
+def figure_path(out: Path, group: str, kind: str, dataset: str | None = None) -> Path:
+    """The stable path (without suffix) of one figure under ``out`` (:func:`dca.layout.figure_stem`)."""
+    return Path(out) / figure_stem(group, kind, dataset)
 
 
 def save_figure(fig: Figure, stem: Path) -> list[Path]:
     """Write ``fig`` as ``stem.png`` (150 dpi) and ``stem.pdf`` atomically, without time stamps; close it."""
     paths = []
-    for fmt in FORMATS:
+    for fmt in FIGURE_FORMATS:
         path = stem.parent / f"{stem.name}.{fmt}"
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight", metadata=SAVE_METADATA[fmt])
@@ -56,14 +49,14 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
     return paths
 
 
-def _first_seed(results: GroupResults, dataset: str, variant: str) -> Run | None:
+def _first_seed(results: GroupResults, dataset: str, variant: str) -> RunResult | None:
     """The lowest-seed run of (dataset, variant) that saved predictions, or None."""
-    return next((r for r in results.seeds(dataset, variant) if (r.folder / EVAL_DIR / PREDICTIONS_DIR).is_dir()), None)
+    return next((r for r in results.seeds(dataset, variant) if r.dir.predictions.is_dir()), None)
 
 
-def _prediction(run: Run, case: str) -> np.ndarray:
+def _prediction(run: RunResult, case: str) -> np.ndarray:
     """A saved label map: ``<case>.png`` (2D) or ``<case>.npy`` (volumes)."""
-    folder = run.folder / EVAL_DIR / PREDICTIONS_DIR
+    folder = run.dir.predictions
     png = folder / f"{case}.png"
     return np.asarray(Image.open(png)) if png.is_file() else np.load(folder / f"{case}.npy")
 
@@ -103,10 +96,7 @@ def qualitative(results: GroupResults, dataset: str, processed: Path, stem: Path
     """
     group = results.group
     runs = {v: run for v in group.variants if (run := _first_seed(results, dataset, v)) is not None}
-    stems = [
-        {p.stem for p in (r.folder / EVAL_DIR / PREDICTIONS_DIR).iterdir() if p.suffix in PREDICTION_SUFFIXES}
-        for r in runs.values()
-    ]
+    stems = [{p.stem for p in r.dir.predictions.iterdir() if p.suffix in PREDICTION_SUFFIXES} for r in runs.values()]
     cases = sorted(set.intersection(*stems))[:n_cases] if stems else []
     if not cases:
         return []
@@ -133,9 +123,9 @@ def qualitative(results: GroupResults, dataset: str, processed: Path, stem: Path
     return save_figure(fig, stem)
 
 
-def _curves(runs: list[Run]) -> pd.DataFrame | None:
-    """The seeds' ``metrics.csv`` stacked (one row per seed and epoch), or None when no seed has one."""
-    frames = [pd.read_csv(r.folder / CURVES_FILE) for r in runs if (r.folder / CURVES_FILE).is_file()]
+def _curves(runs: list[RunResult]) -> pd.DataFrame | None:
+    """The seeds' ``curves.csv`` stacked (one row per seed and epoch), or None when no seed has one."""
+    frames = [pd.read_csv(r.dir.curves) for r in runs if r.dir.curves.is_file()]
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
@@ -164,7 +154,7 @@ def training_curves(results: GroupResults, dataset: str, stem: Path) -> list[Pat
 
 
 def _dice_column(frame: pd.DataFrame) -> str | None:
-    """The per-epoch Dice column of ``metrics.csv`` (``val_dice`` or, for test selection, ``test_dice``)."""
+    """The per-epoch Dice column of ``curves.csv`` (``val_dice`` or, for test selection, ``test_dice``)."""
     return next((c for c in ("val_dice", "test_dice") if c in frame.columns), None)
 
 
@@ -208,15 +198,17 @@ def write_figures(results: GroupResults, processed: Path, out: Path, log: Log) -
     for dataset in results.group.datasets:
         if not (Path(processed) / dataset / "dataset.json").is_file():
             log(f"{name}/{dataset}: processed dataset not found under {processed}: no qualitative grid")
-        elif not (grid := qualitative(results, dataset, processed, figure_stem(out, name, "qualitative", dataset))):
+        elif not (
+            grid := qualitative(results, dataset, processed, figure_path(out, name, QUALITATIVE_FIGURE, dataset))
+        ):
             log(f"{name}/{dataset}: no saved predictions: no qualitative grid")
         else:
             written += grid
-        curves = training_curves(results, dataset, figure_stem(out, name, "curves", dataset))
+        curves = training_curves(results, dataset, figure_path(out, name, CURVES_FIGURE, dataset))
         if not curves:
-            log(f"{name}/{dataset}: no {CURVES_FILE}: no training curves")
+            log(f"{name}/{dataset}: no {CURVES}: no training curves")
         written += curves
-    scatter = params_vs_dice(results, figure_stem(out, name, "params_dice"))
+    scatter = params_vs_dice(results, figure_path(out, name, PARAMS_FIGURE))
     if not scatter:
         log(f"{name}: no parameter counts (summary.json): no parameters-vs-Dice figure")
     return written + scatter

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from dca.report.collect import GroupResults, Run
+from dca.report.collect import GroupResults, RunResult
 
 Score = tuple[str, str | None]  # (metric, class or None for the mean over classes)
 TEST_COLUMNS = [
@@ -36,7 +36,7 @@ def wilcoxon(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
-def seed_mean(runs: Sequence[Run], metric: str, cls: str | None) -> pd.Series:
+def seed_mean(runs: Sequence[RunResult], metric: str, cls: str | None) -> pd.Series:
     """Per-case score averaged over ``runs`` (the seeds of one variant), NaN where any seed is undefined."""
     return pd.concat([run.case_scores(metric, cls) for run in runs], axis=1).mean(axis=1, skipna=False)
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from dca.data.registry import get_dataset
+from dca.layout import table_files
 from dca.report.collect import HIGHER_IS_BETTER, METRICS, GroupResults
 from dca.report.reported import find_column, find_row, load_reported
 from dca.report.stats import Score, group_tests
@@ -41,11 +42,6 @@ CSV_COLUMNS = [
 def escape(text: str) -> str:
     """``text`` with LaTeX's special characters escaped (also ``|<>``, which OT1 fonts print as other glyphs)."""
     return "".join(LATEX_SPECIALS.get(char, char) for char in text)
-
-
-def table_files(out: Path, group: str) -> dict[str, Path]:
-    """The stable output names of one group's table (the workflow and its report refer to them)."""
-    return {"tex": out / f"{group}.tex", "csv": out / f"{group}.csv", "tests": out / f"{group}_tests.csv"}
 
 
 @dataclass(frozen=True)
@@ -380,7 +376,7 @@ def tidy_frame(table: Table) -> pd.DataFrame:
 def write_table(results: GroupResults, out: Path, log: Log) -> dict[str, Path]:
     """Write ``<group>.tex``, ``<group>.csv`` and ``<group>_tests.csv`` under ``out`` (atomically)."""
     table = build_table(results, log)
-    files = table_files(Path(out), results.group.name)
+    files = dict(zip(("tex", "csv", "tests"), table_files(out, results.group.name), strict=True))
     write_text(files["tex"], to_latex(table))
     write_text(files["csv"], tidy_frame(table).to_csv(index=False, lineterminator="\n"))
     write_text(files["tests"], table.tests.to_csv(index=False, lineterminator="\n"))

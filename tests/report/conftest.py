@@ -18,6 +18,7 @@ import yaml
 from PIL import Image
 
 from dca.evaluate.protocol import aggregate
+from dca.layout import RunDir, run_folder
 
 CASES = [f"c{i}" for i in range(8)]
 SIDE = 12
@@ -68,27 +69,27 @@ def per_case(dataset: str, variant: str, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_run(folder: Path, dataset: str, variant: str, seed: int, data: Path) -> None:
-    """One evaluated run: per_case.csv, metrics.json, predictions of three cases, metrics.csv, summary.json."""
+def write_run(run: RunDir, dataset: str, variant: str, seed: int, data: Path) -> None:
+    """One evaluated run: per_case.csv, metrics.json, predictions of three cases, curves.csv, summary.json."""
     frame = per_case(dataset, variant, seed)
-    (folder / "eval" / "predictions").mkdir(parents=True)
-    frame.to_csv(folder / "eval" / "per_case.csv", index=False)
+    run.predictions.mkdir(parents=True)
+    frame.to_csv(run.eval_per_case, index=False)
     selection = "test" if (dataset, variant) == ("toy", "net-dca") else "val"
     metrics = {"selection": selection, "test_selected": selection == "test", "hd95_unit": "pixels at the model "
                "resolution", **aggregate(frame)}  # fmt: skip
-    (folder / "eval" / "metrics.json").write_text(json.dumps(metrics))
+    run.eval_metrics.write_text(json.dumps(metrics))
     for case in CASES[:3]:
         truth = np.asarray(Image.open(data / dataset / "masks" / f"{case}.png"))
         pred = np.roll(truth, 1 + seed, axis=1) if variant == "net" else truth
         if variant == "net-cca":  # saved at a smaller "model resolution": the figure resizes it
             pred = np.asarray(Image.fromarray(pred).resize((8, 8), Image.NEAREST))
-        Image.fromarray(pred).save(folder / "eval" / "predictions" / f"{case}.png")
+        Image.fromarray(pred).save(run.predictions / f"{case}.png")
     curves = pd.DataFrame({"epoch": [1, 2, 3], "train_loss": [1.0, 0.6, 0.4 + seed / 10],
                            "val_loss": [1.1, 0.7, 0.5], "val_dice": [0.5, 0.7, LEVEL[variant]],
                            "lr": [1e-3] * 3, "time_s": [1.0] * 3})  # fmt: skip
-    curves.to_csv(folder / "metrics.csv", index=False)
+    curves.to_csv(run.curves, index=False)
     summary = {"status": "finished", "parameters": PARAMS[variant], "selection": selection}
-    (folder / "summary.json").write_text(json.dumps(summary))
+    run.summary.write_text(json.dumps(summary))
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +101,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for variant in LEVEL:
             for seed in (0, 1):
                 if (dataset, variant, seed) not in MISSING:
-                    write_run(root / "runs" / dataset / variant / f"seed{seed}", dataset, variant, seed, root / "data")
+                    write_run(run_folder(root / "runs", dataset, variant, seed), dataset, variant, seed, root / "data")
     (root / "reported").mkdir()
     (root / "reported" / "toy_reported.csv").write_text(REPORTED)
     config = {

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dca.layout import figure_files
 from dca.report.collect import collect_group, config_groups, load_config
-from dca.report.figures import _view, figure_files, figure_stem, params_vs_dice, training_curves, write_figures
+from dca.report.figures import _view, figure_path, params_vs_dice, training_curves, write_figures
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +38,8 @@ def test_all_figures_written_under_stable_names(workspace: Path, results, tmp_pa
 def test_same_results_same_bytes(workspace: Path, results, tmp_path: Path) -> None:
     """No time stamps: drawing the same figures twice gives identical PNG and PDF files."""
     first, second = (
-        params_vs_dice(results, figure_stem(out, "g", "params_dice"))
-        + training_curves(results, "toy", figure_stem(out, "g", "curves", "toy"))
+        params_vs_dice(results, figure_path(out, "g", "params_dice"))
+        + training_curves(results, "toy", figure_path(out, "g", "curves", "toy"))
         for out in (tmp_path / "a", tmp_path / "b")
     )
     for a, b in zip(first, second, strict=True):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from dca.report.collect import CURVES_FILE, EVAL_DIR, METRICS_FILE, PER_CASE_FILE, PREDICTIONS_DIR, SUMMARY_FILE
 from dca.report.reported import find_column, find_row, load_reported
 
 REPORTED = Path(__file__).resolve().parents[2] / "config" / "reported"
@@ -32,13 +31,3 @@ def test_din_tables_by_label_and_alias() -> None:
     binary = load_reported(REPORTED / "din_table13_binary.csv")
     assert find_column(list(binary.columns), "cvc", "dice", None, single=False) == "clinicdb_dice"
 
-
-def test_run_folder_names_match_the_writers() -> None:
-    """The names collect repeats (to avoid importing torch) are those evaluation and training write."""
-    from dca.evaluate import run
-    from dca.train import history, loop
-
-    assert (EVAL_DIR, PER_CASE_FILE, METRICS_FILE, PREDICTIONS_DIR) == (
-        run.EVAL_DIR, run.PER_CASE_FILE, run.METRICS_FILE, run.PREDICTIONS_DIR
-    )  # fmt: skip
-    assert (SUMMARY_FILE, CURVES_FILE) == (loop.SUMMARY_FILE, history.METRICS_CSV)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dca.workflow.config import load_yaml
+from dca.experiments.config import load_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 FULL_CONFIG = REPO / "config" / "config.yaml"

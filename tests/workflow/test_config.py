@@ -9,15 +9,18 @@ from typing import Any
 
 import pytest
 
-from dca.train.config import PRESETS, RunConfig
-from dca.workflow.config import (
+from dca.experiments.config import (
+    IMAGE_INPUT,
     KNOWN_MODELS,
+    SCHEMA_PATH,
+    SMP_PREFIX,
     ConfigError,
     check_config,
     load_schema,
     prune,
     validate_config,
 )
+from dca.train.config import PRESETS, RunConfig
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -181,3 +184,34 @@ def test_dvcignore_keeps_caches_out_of_dvc() -> None:
     lines = (REPO / ".dvcignore").read_text(encoding="utf-8").splitlines()
     missing = [pattern for pattern in DVCIGNORE_PATTERNS if pattern not in lines]
     assert not missing, f"add these lines to .dvcignore: {missing}"
+
+
+def test_schema_lists_the_enhancement_registry() -> None:
+    """The schema's enhancement methods (input enum, enhancement keys) are dca.enhance's registry."""
+    from dca.enhance import METHODS
+
+    schema = load_schema()
+    inputs = schema["properties"]["variants"]["additionalProperties"]["properties"]["inputs"]["items"]["enum"]
+    assert inputs == [IMAGE_INPUT, *METHODS]
+    assert list(schema["properties"]["enhancement"]["properties"]) == list(METHODS)
+
+
+def test_model_names_are_the_builtin_table() -> None:
+    """KNOWN_MODELS and SMP_PREFIX are dca.models.builtin's, read without importing torch."""
+    import subprocess
+    import sys
+
+    from dca.models import builtin
+
+    assert KNOWN_MODELS == tuple(builtin.MODULES) and SMP_PREFIX == builtin.SMP_PREFIX
+    code = "import sys, dca.experiments.config; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_schema_is_package_data() -> None:
+    """The schema is found through the package (any install), and it is the file Snakemake validates with."""
+    import importlib.resources
+
+    path = importlib.resources.files("dca").joinpath("resources", "config.schema.yaml")
+    assert SCHEMA_PATH == Path(str(path)) and SCHEMA_PATH.is_file()
+    assert "validate(config, str(SCHEMA_PATH))" in (REPO / "workflow/rules/common.smk").read_text()

@@ -72,7 +72,7 @@ def dvc_workspace(wf: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     wf.run([*git, "init", "-q"], workspace, timeout=60)
     wf.run([wf.tool("dvc"), "init", "-q"], workspace, timeout=120)
     wf.run([*git, "add", "-A"], workspace, timeout=60)
-    wf.run([*git, "commit", "-q", "-m", "workflow"], workspace, timeout=60)  # DVCLive needs a commit
+    wf.run([*git, "commit", "-q", "-m", "workflow"], workspace, timeout=60)  # the workflow as committed
     wf.run([wf.tool("dvc"), "repro"], workspace, timeout=1500)
     return workspace
 
@@ -85,7 +85,7 @@ def test_dvc_repro(wf: Any, dvc_workspace: Path) -> None:
     assert set(lock["stages"]) == {"data", "runs", "report", "bench_models"}
     for group in DEMO_GROUPS:
         assert (ws / TABLES / f"{group}.tex").is_file()
-        assert (ws / "results/metrics" / f"{group}.json").is_file()
+        assert (ws / "results/aggregates" / f"{group}.json").is_file()
     metrics = wf.run([dvc, "metrics", "show", "--json"], ws, timeout=120).stdout
     assert "demo_dca_table1.json" in metrics
     # a second repro has nothing to do

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from dca.workflow import ConfigError, Grid, Run, check_config, validate_config
-from dca.workflow.report import aggregate_group, figure_files, table_files
+from dca.experiments import ConfigError, Grid, Run, check_config, validate_config
+from dca.experiments.aggregate import aggregate_group
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -132,8 +132,24 @@ def test_digest_follows_the_run_config(demo: dict[str, Any]) -> None:
     run = Run("synthetic-binary", "unet", 0)
     before = grid_of(demo).digest(run)
     assert before == grid_of(demo).digest(run) and len(before) == 12
+    assert grid_of(demo).stamp(run) == f"results/runs/synthetic-binary/unet/seed0/.config/{before}"
     demo["training"]["dca"]["epochs"] += 1
     assert grid_of(demo).digest(run) != before
+
+
+def test_digest_ignores_key_order(demo: dict[str, Any]) -> None:
+    """The stamp hashes the canonical config: the same settings written in another key order keep it."""
+    from dca.layout import config_digest
+
+    run = Run("synthetic-binary", "unet", 0)
+    grid = grid_of(demo)
+    resolved = grid.run_config(run)
+    shuffled = {key: resolved[key] for key in reversed(list(resolved))}
+    shuffled["optim"] = {key: resolved["optim"][key] for key in reversed(list(resolved["optim"]))}
+    assert list(shuffled) != list(resolved) and config_digest(shuffled) == grid.digest(run)
+    reordered = copy.deepcopy(demo)
+    reordered["training"]["dca"] = dict(reversed(list(demo["training"]["dca"].items())))
+    assert grid_of(reordered).digest(run) == grid.digest(run)
 
 
 def test_conflicting_papers_are_an_error(demo: dict[str, Any]) -> None:
@@ -184,20 +200,11 @@ def test_enhance_args(demo: dict[str, Any]) -> None:
     assert grid.enhance_args("he") == ""
 
 
-def test_report_names_match_dca_report() -> None:
-    from dca.report.figures import figure_files as report_figures
-    from dca.report.tables import table_files as report_tables
-
-    out = Path("results/x")
-    assert table_files(out, "g") == [str(p) for p in report_tables(out, "g").values()]
-    assert figure_files(out, "g", ["a", "b"]) == [str(p) for p in report_figures(out, "g", ["a", "b"])]
-
-
 def test_aggregate_group(demo: dict[str, Any], tmp_path: Path) -> None:
     demo["paths"]["runs"] = str(tmp_path / "runs")
     grid = grid_of(demo)
     for seed, dice in ((0, 0.5), (1, 0.7)):
-        path = Path(grid.run_file(Run("synthetic-binary", "unet", seed), "eval/metrics.json"))
+        path = grid.run_dir(Run("synthetic-binary", "unet", seed)).eval_metrics
         path.parent.mkdir(parents=True)
         metrics = {"dice": dice, "iou": dice / 2, "hd95": 3.0, "per_class": {"polyp": {"dice": dice}}}
         path.write_text(json.dumps(metrics))
@@ -218,8 +225,9 @@ def test_check_config_alone_needs_no_grid(demo_config: dict[str, Any]) -> None:
 
 
 def test_cli(tmp_path: Path) -> None:
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "dca.workflow", *args], capture_output=True, text=True)
+    def cli(command: str, *args: str) -> subprocess.CompletedProcess[str]:
+        dca = Path(sys.executable).parent / "dca"
+        return subprocess.run([dca, "experiments", command, *args], capture_output=True, text=True)
 
     counts = cli("counts", "config/config.yaml")
     assert counts.returncode == 0

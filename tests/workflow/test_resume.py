@@ -13,23 +13,19 @@ from typing import Any
 
 import pytest
 
+from dca.layout import RunDir
+
 EPOCHS = 12
 KILL_AFTER_EPOCHS = 3
 RUN = "results/runs/synthetic-binary/unet/seed0"
 
 
 def epochs_done(path: Path) -> list[dict[str, str]]:
-    """The rows of a run's metrics.csv (empty while it does not exist)."""
+    """The rows of a run's curves.csv (empty while it does not exist)."""
     if not path.is_file():
         return []
     with path.open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
-
-
-def tsv_steps(path: Path) -> list[int]:
-    """The steps of one DVCLive curve."""
-    with path.open(newline="", encoding="utf-8") as f:
-        return [int(row["step"]) for row in csv.DictReader(f, delimiter="\t")]
 
 
 @pytest.mark.slow
@@ -41,7 +37,7 @@ def test_killed_training_resumes(wf: Any, tmp_path: Path, demo: dict[str, Any]) 
     demo["bench"]["models"] = []
     wf.write_config(workspace / "resume.yaml", demo)
     args = [wf.tool("snakemake"), "evaluate_all", "--profile", "workflow/profiles/local", "--configfile", "resume.yaml"]
-    run_dir = workspace / RUN
+    run_dir = RunDir(workspace / RUN)
     log = workspace / "logs/train/synthetic-binary/unet/seed0.log"
 
     # 1. start the workflow and kill it (SIGKILL, the whole process group: Snakemake and the training job,
@@ -52,16 +48,16 @@ def test_killed_training_resumes(wf: Any, tmp_path: Path, demo: dict[str, Any]) 
         )
         try:
             deadline = time.monotonic() + 400
-            while len(epochs_done(run_dir / "metrics.csv")) < KILL_AFTER_EPOCHS:
+            while len(epochs_done(run_dir.curves)) < KILL_AFTER_EPOCHS:
                 assert proc.poll() is None, (tmp_path / "first.log").read_text()
                 assert time.monotonic() < deadline, "training did not reach the kill point"
                 time.sleep(0.2)
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    before = epochs_done(run_dir / "metrics.csv")
+    before = epochs_done(run_dir.curves)
     assert KILL_AFTER_EPOCHS <= len(before) < EPOCHS
-    assert (run_dir / "last.pt").is_file() and not (run_dir / "summary.json").exists()
+    assert run_dir.last.is_file() and not run_dir.summary.exists()
     assert "epoch" in log.read_text()
 
     # 2. rerun the same command (after releasing the dead Snakemake's lock): it resumes and finishes
@@ -74,14 +70,12 @@ def test_killed_training_resumes(wf: Any, tmp_path: Path, demo: dict[str, Any]) 
     assert len(before) <= done < EPOCHS  # at least every epoch logged before the kill was kept
 
     # 3. nothing lost or duplicated: one row per epoch, the rows written before the kill unchanged
-    after = epochs_done(run_dir / "metrics.csv")
+    after = epochs_done(run_dir.curves)
     assert [int(row["epoch"]) for row in after] == list(range(1, EPOCHS + 1))
     assert after[: len(before)] == before  # same numbers and timings: not recomputed
-    for curve in (run_dir / "dvclive/plots/metrics").glob("*.tsv"):
-        assert tsv_steps(curve) == list(range(1, EPOCHS + 1)), curve.name
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = json.loads(run_dir.summary.read_text())
     assert summary["epochs"] == EPOCHS and summary["status"] == "finished"
-    assert (run_dir / "eval/metrics.json").is_file()
+    assert run_dir.eval_metrics.is_file()
 
     # 4. the finished workflow has nothing left to do
     result = wf.run([wf.tool("snakemake"), "-n", *args[1:]], workspace, timeout=120)

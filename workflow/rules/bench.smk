@@ -20,5 +20,5 @@ rule bench_models:
         repeats=config["bench"]["repeats"],
         memory="" if config["bench"]["memory"] else "--no-memory",
     shell:
-        "python -m dca.bench models --models {params.models} --batch {params.batch} --size {params.size} "
+        "dca bench models --models {params.models} --batch {params.batch} --size {params.size} "
         "--repeats {params.repeats} {params.memory} --threads {threads} --out results/bench > {log} 2>&1"

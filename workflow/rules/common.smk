@@ -1,36 +1,31 @@
 """Config validation, wildcard constraints and the input functions shared by every rule.
 
-The logic lives in dca.workflow (testable without Snakemake): Grid expands the experiment groups
-into runs (dataset, variant, seed) and resolves each run's `dca train` config.
+The logic lives in dca.experiments (testable without Snakemake): Grid expands the experiment groups
+into runs (dataset, variant, seed) and resolves each run's `dca train` config; every file name of a
+run folder and of the results tree comes from dca.layout.
 """
 
 from snakemake.utils import validate
 
-from dca.workflow.config import one_of_pattern
-from dca.workflow.grid import (
-    EVAL_METRICS,
-    EVAL_PER_CASE,
-    RUN_CONFIG_FILE,
-    STAMP_DIR,
-    SUMMARY_FILE,
-    Grid,
-    dump_yaml,
-)
-from dca.workflow.report import figure_files, table_files
+from dca.enhance import METHODS
+from dca.experiments.config import SCHEMA_PATH, one_of_pattern
+from dca.experiments.grid import Grid, dump_yaml
+from dca.layout import config_digest, figure_files, run_folder, table_files
 
-validate(config, "../schemas/config.schema.yaml")
-GRID = Grid(config)  # raises dca.workflow.ConfigError naming the key at fault
+validate(config, str(SCHEMA_PATH))  # the schema shipped in the package (dca/resources)
+GRID = Grid(config)  # raises dca.experiments.ConfigError naming the key at fault
 
 PATHS = config["paths"]
 RAW = PATHS["raw"]
 PROCESSED = PATHS["processed"]
 RUNS = PATHS["runs"]
-RUN = f"{RUNS}/{{dataset}}/{{variant}}/seed{{seed}}"
+# The files of a run folder, as wildcard patterns (dca.layout.RunDir)
+RUN = run_folder(RUNS, "{dataset}", "{variant}", "{seed}")
 # The validated config with its defaults, for `dca report`; named by its content hash so that a changed
 # config is a new file to make (and the report reruns), also without Snakemake's metadata.
 EFFECTIVE_TEXT = dump_yaml(GRID.effective_config())
 EFFECTIVE_DIR = "results/workflow"
-EFFECTIVE_CONFIG = f"{EFFECTIVE_DIR}/config-{GRID.text_digest(EFFECTIVE_TEXT)}.yaml"
+EFFECTIVE_CONFIG = f"{EFFECTIVE_DIR}/config-{config_digest(GRID.effective_config())}.yaml"
 # The software of every rule (documentation, and --software-deployment-method conda); by default
 # jobs run in the current environment (the project's .venv), which `make setup` creates.
 CONDA_ENV = "../../environment.yml"
@@ -41,7 +36,7 @@ wildcard_constraints:
     variant=one_of_pattern(list(config["variants"])),
     seed=r"\d+",
     digest=r"[0-9a-f]{12}",
-    method="fuzzy|he|clahe",
+    method=one_of_pattern(list(METHODS)),
     group=one_of_pattern(list(config["experiments"])),
 
 
@@ -70,7 +65,7 @@ def rule_threads(step):
 
 
 def run_of(wildcards):
-    """The dca.workflow Run named by a rule's wildcards."""
+    """The dca.experiments Run named by a rule's wildcards."""
     return GRID.run(wildcards.dataset, wildcards.variant, wildcards.seed)
 
 
@@ -85,25 +80,20 @@ def enhanced_marker(dataset, method):
 
 
 def train_inputs(wildcards):
-    """A run's inputs: its config stamp (run.yaml by content hash), its processed dataset and the enhanced
-    copies it reads (all ancient: see `ancient_all`)."""
+    """A run's inputs: its config stamp (named by the config's digest), its processed dataset and the
+    enhanced copies it reads (all ancient: see `ancient_all`)."""
     run = run_of(wildcards)
     return {
-        "config": ancient(config_stamp(run)),
+        "config": ancient(GRID.stamp(run)),
         "data": ancient(processed_index(run.dataset)),
         "enhanced": ancient_all(enhanced_marker(run.dataset, m) for m in GRID.enhancements(run)),
     }
 
 
-def config_stamp(run):
-    """A run's config stamp: run.yaml under a name that changes with its content."""
-    return GRID.run_file(run, f"{STAMP_DIR}/{GRID.digest(run)}")
-
-
 def stamp_targets(groups=None):
     """The config stamps of every run of `groups` (default: all). Targets list them so that a changed run
     config is a missing file that Snakemake must make, which reruns the run, also without metadata."""
-    return [config_stamp(run) for run in GRID.runs(groups)]
+    return [GRID.stamp(run) for run in GRID.runs(groups)]
 
 
 def data_targets(groups=None):
@@ -115,7 +105,7 @@ def data_targets(groups=None):
 
 def eval_targets(groups=None):
     """The evaluation outputs of every run of `groups` (default: all)."""
-    return [GRID.run_file(run, name) for run in GRID.runs(groups) for name in (EVAL_METRICS, EVAL_PER_CASE)]
+    return [str(path) for run in GRID.runs(groups) for path in (GRID.run_dir(run).eval_metrics, GRID.run_dir(run).eval_per_case)]
 
 
 def summary_targets(groups=None):
@@ -124,19 +114,24 @@ def summary_targets(groups=None):
 
 
 def curve_file(run):
-    """The copy of a run's training curves that DVC plots."""
+    """The copy of a run's curves.csv that DVC plots."""
     return f"{PATHS['curves']}/{run.dataset}/{run.variant}/seed{run.seed}.csv"
 
 
 def report_targets(groups=None):
-    """Tables, figures, aggregate metrics and training curves of `groups` (default: all)."""
+    """Tables, figures, aggregate test scores and training curves of `groups` (default: all)."""
     names = list(GRID.groups) if groups is None else list(groups)
     out = []
     for group in names:
         datasets = config["experiments"][group]["datasets"]
-        out += table_files(PATHS["tables"], group) + figure_files(PATHS["figures"], group, datasets)
-        out.append(f"{PATHS['metrics']}/{group}.json")
+        out += [str(p) for p in table_files(PATHS["tables"], group) + figure_files(PATHS["figures"], group, datasets)]
+        out.append(aggregate_file(group))
     return out + [curve_file(run) for run in GRID.runs(names)] + stamp_targets(names)
+
+
+def aggregate_file(group):
+    """The aggregate test scores (mean/std/n over seeds) of `group` that DVC tracks as metrics."""
+    return f"{PATHS['aggregates']}/{group}.json"
 
 
 def bench_targets():

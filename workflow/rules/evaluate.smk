@@ -3,10 +3,10 @@
 
 rule evaluate:
     input:
-        f"{RUN}/{SUMMARY_FILE}",
+        str(RUN.summary),
     output:
-        metrics=f"{RUN}/{EVAL_METRICS}",
-        per_case=f"{RUN}/{EVAL_PER_CASE}",
+        metrics=str(RUN.eval_metrics),
+        per_case=str(RUN.eval_per_case),
     log:
         "logs/evaluate/{dataset}/{variant}/seed{seed}.log",
     benchmark:

@@ -1,4 +1,4 @@
-"""Report: aggregate metrics (DVC metrics), training curves (DVC plots), tables and figures per group.
+"""Report: aggregate test scores (DVC metrics), training curves (DVC plots), tables and figures per group.
 
 All local rules (cheap, read many small files). `dca report` reads results/workflow/config-<hash>.yaml,
 the validated config with its defaults, so that --config overrides reach the report too.
@@ -25,19 +25,19 @@ rule aggregate:
         config=EFFECTIVE_CONFIG,
         metrics=lambda wildcards: GRID.evaluations([wildcards.group]),
     output:
-        f"{PATHS['metrics']}/{{group}}.json",
+        aggregate_file("{group}"),
     log:
         "logs/report/aggregate_{group}.log",
     localrule: True
     conda:
         CONDA_ENV
     shell:
-        "python -m dca.workflow aggregate {input.config} --group {wildcards.group} --out {output} > {log} 2>&1"
+        "dca experiments aggregate {input.config} --group {wildcards.group} --out {output} > {log} 2>&1"
 
 
 rule curves:
     input:
-        f"{RUN}/{SUMMARY_FILE}",
+        str(RUN.summary),
     output:
         f"{PATHS['curves']}/{{dataset}}/{{variant}}/seed{{seed}}.csv",
     log:
@@ -46,18 +46,18 @@ rule curves:
     conda:
         CONDA_ENV
     params:
-        run_dir=lambda wildcards: run_of(wildcards).folder(RUNS),
+        curves=lambda wildcards: str(GRID.run_dir(run_of(wildcards)).curves),
     shell:
-        "cp {params.run_dir}/metrics.csv {output} 2> {log}"
+        "cp {params.curves} {output} 2> {log}"
 
 
-TABLE_TEX, TABLE_CSV, TABLE_TESTS = table_files(PATHS["tables"], "{group}")
+TABLE_TEX, TABLE_CSV, TABLE_TESTS = (str(path) for path in table_files(PATHS["tables"], "{group}"))
 
 
 rule tables:
     input:
         config=EFFECTIVE_CONFIG,
-        aggregate=f"{PATHS['metrics']}/{{group}}.json",
+        aggregate=aggregate_file("{group}"),
         per_case=lambda wildcards: eval_targets([wildcards.group]),
     output:
         TABLE_TEX,
@@ -88,7 +88,7 @@ for _group, _spec in config["experiments"].items():
                     if path.endswith(".png")
                     else path
                 )
-                for path in figure_files(PATHS["figures"], _group, _spec["datasets"])
+                for path in map(str, figure_files(PATHS["figures"], _group, _spec["datasets"]))
             ],
         log:
             f"logs/report/figures_{_group}.log",

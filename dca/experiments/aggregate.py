@@ -1,10 +1,8 @@
-"""What the workflow's report step produces: the report's file names, and the aggregate metrics DVC tracks.
+"""The aggregate test scores of an experiment group: what ``dvc metrics`` shows and diffs.
 
-``dca report tables|figures`` (:mod:`dca.report`) write the tables and figures; the workflow must
-name them as Snakemake outputs, so their names are repeated here without importing matplotlib
-(tests/workflow checks that they agree). :func:`aggregate_group` reduces a group's evaluated runs
-to mean, standard deviation and count over seeds per (dataset, variant), the JSON that ``dvc
-metrics`` shows and diffs.
+:func:`aggregate_group` reduces a group's evaluated runs to mean, standard deviation and count over
+seeds per (dataset, variant); ``dca experiments aggregate`` (the workflow's ``aggregate`` rule) writes
+it to ``<paths.aggregates>/<group>.json``.
 """
 
 from __future__ import annotations
@@ -15,24 +13,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from dca.workflow.grid import EVAL_METRICS, Grid
+from dca.experiments.grid import Grid
 
-TABLE_SUFFIXES = (".tex", ".csv", "_tests.csv")
-FIGURE_FORMATS = ("png", "pdf")
 AGGREGATE_METRICS = ("dice", "iou", "hd95")
-
-
-def table_files(tables: str | Path, group: str) -> list[str]:
-    """The files ``dca report tables`` writes for ``group`` under ``tables``."""
-    return [f"{tables}/{group}{suffix}" for suffix in TABLE_SUFFIXES]
-
-
-def figure_files(figures: str | Path, group: str, datasets: list[str]) -> list[str]:
-    """The files ``dca report figures`` writes for ``group`` (qualitative grids and curves per dataset,
-    parameters vs Dice), each as PNG and PDF."""
-    stems = [f"{group}_{kind}_{dataset}" for kind in ("qualitative", "curves") for dataset in datasets]
-    stems.append(f"{group}_params_dice")
-    return [f"{figures}/{stem}.{fmt}" for stem in stems for fmt in FIGURE_FORMATS]
 
 
 def _summary(values: list[float]) -> dict[str, float | int | None]:
@@ -55,7 +38,7 @@ def aggregate_group(grid: Grid, group: str) -> dict[str, Any]:
         for variant in spec["variants"]:
             scores: list[dict[str, Any]] = []
             for seed in grid.config["seeds"]:
-                path = Path(grid.run_file(grid.run(dataset, variant, seed), EVAL_METRICS))
+                path = grid.run_dir(grid.run(dataset, variant, seed)).eval_metrics
                 if path.is_file():
                     scores.append(json.loads(path.read_text(encoding="utf-8")))
                 else:

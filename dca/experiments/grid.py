@@ -13,45 +13,23 @@ the preset named by the merged settings, ``training.<paper>``, ``training.<paper
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from dca.experiments.config import IMAGE_INPUT, ConfigError, check_config, prune
+from dca.layout import Run, RunDir, config_digest
 from dca.train.config import deep_merge, resolve_config, to_dict
-from dca.workflow.config import IMAGE_INPUT, ConfigError, check_config, prune
-
-SUMMARY_FILE = "summary.json"
-RUN_CONFIG_FILE = "run.yaml"
-#: Folder of a run's config stamp, ``<run>/.config/<digest>`` (a copy of run.yaml named by its hash).
-STAMP_DIR = ".config"
-DIGEST_LENGTH = 12
-EVAL_METRICS = "eval/metrics.json"
-EVAL_PER_CASE = "eval/per_case.csv"
 
 
 def dump_yaml(data: Any) -> str:
     """``data`` as block-style YAML in key order (libyaml's emitter when present: 10x faster)."""
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return yaml.dump(data, Dumper=dumper, sort_keys=False)
-
-
-@dataclass(frozen=True, order=True)
-class Run:
-    """One training run: a dataset, a variant and a seed."""
-
-    dataset: str
-    variant: str
-    seed: int
-
-    def folder(self, runs: str | Path) -> str:
-        """The run folder under the runs root ``runs``."""
-        return f"{runs}/{self.dataset}/{self.variant}/seed{self.seed}"
 
 
 @dataclass(frozen=True)
@@ -104,7 +82,7 @@ class Grid:
 
     def __init__(self, config: dict[str, Any], check: bool = True) -> None:
         """Expand and resolve every group of ``config`` (validated, defaults filled); ``check`` runs
-        :func:`~dca.workflow.config.check_config` first. Raises :class:`ConfigError`."""
+        :func:`~dca.experiments.config.check_config` first. Raises :class:`ConfigError`."""
         if check:
             check_config(config)
         self.config = config
@@ -163,17 +141,12 @@ class Grid:
         return text
 
     def digest(self, run: Run) -> str:
-        """A short content hash of ``run.yaml``: the name of the stamp that makes a changed config rerun the
-        run even where Snakemake has no metadata (a fresh clone after ``dvc pull``)."""
+        """The canonical hash of ``run``'s resolved config (:func:`~dca.layout.config_digest`): the name of the
+        stamp that makes a changed config rerun the run even where Snakemake has no metadata."""
         digest = self._digest.get(run)
         if digest is None:
-            digest = self._digest[run] = self.text_digest(self.run_yaml(run))
+            digest = self._digest[run] = config_digest(self._resolved[run])
         return digest
-
-    @staticmethod
-    def text_digest(text: str) -> str:
-        """The first :data:`DIGEST_LENGTH` hex digits of the SHA-256 of ``text``."""
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:DIGEST_LENGTH]
 
     def _resolve(self, run: Run, paper: str, group: str) -> dict[str, Any]:
         """Merge the settings of ``run`` (module docstring) and resolve them with :mod:`dca.train.config`."""
@@ -249,17 +222,21 @@ class Grid:
 
     # ------------------------------------------------------------------ files
 
-    def run_file(self, run: Run, name: str) -> str:
-        """A file of ``run``'s folder (``summary.json``, ``eval/metrics.json``, ...)."""
-        return f"{run.folder(self.paths['runs'])}/{name}"
+    def run_dir(self, run: Run) -> RunDir:
+        """The folder of ``run`` under ``paths.runs`` and its files (:class:`~dca.layout.RunDir`)."""
+        return run.dir(self.paths["runs"])
+
+    def stamp(self, run: Run) -> str:
+        """The config stamp of ``run``: an empty file named by its config digest."""
+        return str(self.run_dir(run).stamp(self.digest(run)))
 
     def summaries(self, groups: Iterable[str] | None = None) -> list[str]:
         """The ``summary.json`` of every run of ``groups`` (default: all)."""
-        return [self.run_file(run, SUMMARY_FILE) for run in self.runs(groups)]
+        return [str(self.run_dir(run).summary) for run in self.runs(groups)]
 
     def evaluations(self, groups: Iterable[str] | None = None) -> list[str]:
         """The ``eval/metrics.json`` of every run of ``groups`` (default: all)."""
-        return [self.run_file(run, EVAL_METRICS) for run in self.runs(groups)]
+        return [str(self.run_dir(run).eval_metrics) for run in self.runs(groups)]
 
     def effective_config(self) -> dict[str, Any]:
         """The validated config with defaults, without unset (None) keys, as plain data (what the report reads)."""

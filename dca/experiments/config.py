@@ -1,8 +1,9 @@
 """Workflow config validation: the JSON schema (with its defaults), then the cross-references it cannot check.
 
-Snakemake validates the config with ``snakemake.utils.validate`` (``workflow/rules/common.smk``);
+Snakemake validates the config with ``snakemake.utils.validate`` (``workflow/rules/common.smk``) against
+the schema shipped in the package (:data:`SCHEMA_PATH`, ``dca/resources/config.schema.yaml``);
 :func:`validate_config` does the same here (Draft 2020-12, defaults filled in) so that tests, DVC
-helpers and ``python -m dca.workflow check`` need no Snakemake. :func:`check_config` then checks the
+helpers and ``dca experiments check`` need no Snakemake. :func:`check_config` then checks the
 names that refer to other keys (groups -> datasets, variants, papers; datasets -> the registry;
 variants -> registered models; enhancement parameters) and raises :class:`ConfigError` with the
 dotted key of the first problem.
@@ -11,26 +12,38 @@ dotted key of the first problem.
 from __future__ import annotations
 
 import copy
+import importlib.resources
+import importlib.util
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
 
-#: Models registered by :mod:`dca.models` (``dca models list``); ``smp-unet-<encoder>`` names are accepted
-#: too. Kept here because importing the registry loads torch (seconds); tests/workflow checks the two agree.
-KNOWN_MODELS: tuple[str, ...] = (
-    "unet",
-    "vnet",
-    "r2unet",
-    "resunetpp",
-    "doubleunet",
-    "multiresunet",
-    "din",
-    "din-tiny",
-)
-SMP_PREFIX = "smp-unet-"
+
+def _builtin_models() -> ModuleType:
+    """``dca/models/builtin.py`` (the name table of the built-in models) loaded on its own.
+
+    ``import dca.models.builtin`` would first run ``dca/models/__init__.py``, whose registry imports torch
+    (seconds per Snakemake parse); the table module itself imports nothing, so it is executed from its file.
+    """
+    package = importlib.util.find_spec("dca.models")
+    assert package is not None and package.submodule_search_locations
+    path = Path(next(iter(package.submodule_search_locations))) / "builtin.py"
+    spec = importlib.util.spec_from_file_location("dca_models_builtin_table", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_BUILTIN = _builtin_models()
+#: Models registered by :mod:`dca.models` (``dca models list``), from ``dca.models.builtin``;
+#: ``smp-unet-<encoder>`` names are accepted too.
+KNOWN_MODELS: tuple[str, ...] = tuple(_BUILTIN.MODULES)
+SMP_PREFIX: str = _BUILTIN.SMP_PREFIX
 #: Inputs a variant may list: the image itself or an enhancement method of :mod:`dca.enhance`.
 IMAGE_INPUT = "image"
 #: Snakemake target names the workflow defines itself; a group may not take one of them.
@@ -56,8 +69,8 @@ RESERVED_TARGETS: frozenset[str] = frozenset(
 #: Prefix of the per-group figure rules (``figures_<group>``).
 FIGURES_RULE_PREFIX = "figures_"
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+#: The workflow config's JSON schema, package data (found through the package, so any install has it).
+SCHEMA_PATH = Path(str(importlib.resources.files("dca").joinpath("resources", "config.schema.yaml")))
 
 
 class ConfigError(ValueError):

@@ -1,0 +1,66 @@
+"""``dca experiments check|runs|counts|aggregate CONFIG``: the experiment grid without Snakemake.
+
+``check`` validates a config (schema, names, every run's training config); ``runs`` prints one run
+folder per line; ``counts`` prints the training runs per group (table cells times seeds);
+``aggregate`` writes a group's mean/std/n over seeds as JSON (``--out``), as the workflow's
+aggregate rule does. ``--group`` restricts runs and counts to some groups.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dca.experiments.config import ConfigError, load_config
+from dca.experiments.grid import Grid
+
+SUBCOMMANDS = {
+    "check": "validate the config (schema, names, every run's training config)",
+    "runs": "print the run folders, one per line",
+    "counts": "print the training runs per group (table cells times seeds)",
+    "aggregate": "write one group's mean/std/n over seeds as JSON (--group, --out)",
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``experiments`` with its ``check``, ``runs``, ``counts`` and ``aggregate`` sub-commands."""
+    parser = subparsers.add_parser(
+        "experiments", help="the experiment grid of a workflow config", description=__doc__.splitlines()[0]
+    )
+    commands = parser.add_subparsers(dest="experiments_command", required=True)
+    for name, help_text in SUBCOMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("config", type=Path, help="workflow config (config/config.yaml, config/demo.yaml)")
+        sub.add_argument("--group", action="append", default=None, help="restrict to this group (repeatable)")
+        if name == "aggregate":
+            sub.add_argument("--out", type=Path, required=True, help="the JSON file to write")
+        sub.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one sub-command; exit code 0, or 2 with the error (config path first) on stderr."""
+    try:
+        grid = Grid(load_config(args.config))
+        command = args.experiments_command
+        if command == "check":
+            print(f"{args.config}: valid; {len(grid.groups)} groups, {len(grid.runs())} distinct runs")
+        elif command == "runs":
+            for run_ in grid.runs(args.group):
+                print(run_.folder(grid.paths["runs"]))
+        elif command == "counts":
+            counts = grid.counts()
+            grid.runs(args.group)  # unknown groups are an error
+            for group in args.group or counts:
+                print(f"{group}\t{counts[group]}")
+        else:
+            if not args.group or len(args.group) != 1:
+                raise ConfigError("aggregate needs exactly one --group")
+            from dca.experiments.aggregate import write_aggregate
+
+            grid.runs(args.group)
+            print(write_aggregate(grid, args.group[0], args.out))
+    except ConfigError as err:
+        print(f"dca experiments: error: {args.config}: {err}", file=sys.stderr)
+        return 2
+    return 0
