@@ -20,8 +20,14 @@ def _list(args: argparse.Namespace) -> int:
 def _params(args: argparse.Namespace) -> int:
     options = parse_key_values(args.option, "--option")
     with torch.device("meta"):  # counting needs no memory
-        model = build_model(args.name, dca=args.dca, in_channels=args.in_channels,
-                            num_classes=args.num_classes, img_size=args.img_size, **options)
+        model = build_model(
+            args.name,
+            dca=args.dca,
+            in_channels=args.in_channels,
+            num_classes=args.num_classes,
+            img_size=args.img_size,
+            **options,
+        )
     total = sum(p.numel() for p in model.parameters())
     dca = sum(sum(p.numel() for p in m.parameters()) for m in model.modules() if isinstance(m, DualCrossAttention))
     print(f"{args.name}{' + DCA' if args.dca else ''}: {total:,} parameters ({dca:,} in DCA)")

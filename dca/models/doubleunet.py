@@ -14,10 +14,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.vgg import cfgs, make_layers
 
-from dca.models.registry import register_model, reject_unknown, split_dca_options
-from dca.models.sizes import check_size, size_multiple
+from dca.models.base import HostModel, register_host
 from dca.nn.blocks import ASPP, ConvBlock, SqueezeExcite, upsample2x
-from dca.nn.dca import DCAOptions, build_dca
+from dca.nn.dca import DCAOptions
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -60,14 +59,32 @@ class ConvSEUnit(nn.Module):
         return self.se(F.relu(self.norm(xs))), xs
 
 
-class DoubleUNet(nn.Module):
+@register_host(
+    "doubleunet",
+    width=None,
+    doc=(
+        "DoubleU-Net, optionally with DCA (three modules). Input 1 channel (repeated to 3) or 3 channels. ``width`` "
+        "is accepted but has no effect: the official DoubleU-Net hard-codes its widths and ignores the width factor "
+        "the training script passes to every model (quirk 1), so the counts match at any ``width``."
+    ),
+)
+class DoubleUNet(HostModel):
     """DoubleU-Net as released (hard-coded widths, VGG19 from scratch, only the second output returned),
-    optionally with the official three DCA modules; input 1 or 3 channels, always processed as 3."""
+    optionally with the official three DCA modules; input 1 or 3 channels, always processed as 3.
 
-    def __init__(self, num_classes: int, *, dca: DCAOptions | None = None, img_size: int = 224) -> None:
-        super().__init__()
-        self.size_multiple = size_multiple(dca)
-        check_size("doubleunet", img_size, img_size, self.size_multiple, what="img_size")
+    Two U-Nets in a row do not fit encoder -> DCA -> decoder once: it wires its own ``forward`` from its two
+    U-Nets and keeps the shared size check and DCA construction.
+    """
+
+    def __init__(
+        self, in_channels: int, num_classes: int, *, dca: DCAOptions | None = None, img_size: int = 224
+    ) -> None:
+        if in_channels not in (1, 3):
+            raise ValueError(
+                f"doubleunet: in_channels must be 1 (repeated to 3) or 3, got {in_channels}; the VGG19 encoder and "
+                f"the ImageNet normalisation work on 3-channel images"
+            )
+        super().__init__(dca, img_size)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -86,12 +103,9 @@ class DoubleUNet(nn.Module):
         self.decoder2 = self._decoder([v + w for v, w in zip(VGG_CHANNELS, ENCODER2_CHANNELS, strict=True)])
         self.head = nn.Conv2d(DECODER_CHANNELS[-1], num_classes, kernel_size=1)
 
-        if dca is None:
-            self.dca1 = self.dca2 = self.dca3 = None
-        else:
-            self.dca1 = build_dca(VGG_CHANNELS, img_size, dca)
-            self.dca2 = build_dca(VGG_CHANNELS, img_size, dca)
-            self.dca3 = build_dca(ENCODER2_CHANNELS, img_size, dca)
+        self.dca1 = self.skip_dca(VGG_CHANNELS, img_size, dca)
+        self.dca2 = self.skip_dca(VGG_CHANNELS, img_size, dca)
+        self.dca3 = self.skip_dca(ENCODER2_CHANNELS, img_size, dca)
 
     @staticmethod
     def _decoder(skip_channels: tuple[int, ...] | list[int]) -> nn.ModuleList:
@@ -108,9 +122,13 @@ class DoubleUNet(nn.Module):
             x = x.expand(-1, 3, -1, -1)
         elif x.shape[1] != 3:
             raise ValueError(f"doubleunet: expected 1 or 3 input channels, got {x.shape[1]}")
-        check_size("doubleunet", x.shape[-2], x.shape[-1], self.size_multiple)
+        self.check_input(x)
         x = (x - self.mean) / self.std
+        y, vgg_skips = self._first_unet(x)
+        return self.head(self._second_unet(y, vgg_skips))
 
+    def _first_unet(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """VGG encoder, DCA blocks 1-2, decoder 1: the masked input and the VGG skips decoder 2 takes."""
         v = []  # pre-ReLU VGG stage outputs v1..v4
         y = x
         for stage in self.vgg[:4]:
@@ -118,13 +136,14 @@ class DoubleUNet(nn.Module):
             v.append(y)
             y = F.relu(y)
         y = self.aspp1(F.relu(self.vgg[4](y)))
-
         s = self.dca1(v) if self.dca1 is not None else v
         t = self.dca2(s) if self.dca2 is not None else v  # official chaining: block 2 refines block 1's outputs
         for unit, skip in zip(self.decoder1, reversed(s), strict=True):
             y, _ = unit(torch.cat([skip, upsample2x(y)], dim=1))
-        y = torch.sigmoid(self.mask(y)) * x
+        return torch.sigmoid(self.mask(y)) * x, t
 
+    def _second_unet(self, y: Tensor, vgg_skips: list[Tensor]) -> Tensor:
+        """Encoder 2, DCA block 3 on its skips, decoder 2 on both encoders' skips: the head's input."""
         w = []  # pre-BN second-conv outputs w1..w4
         for i, unit in enumerate(self.encoder2):
             if i:
@@ -134,26 +153,6 @@ class DoubleUNet(nn.Module):
         y = self.aspp2(F.max_pool2d(y, 2))
         if self.dca3 is not None:
             w = self.dca3(w)
-        for unit, skip_v, skip_w in zip(self.decoder2, reversed(t), reversed(w), strict=True):
+        for unit, skip_v, skip_w in zip(self.decoder2, reversed(vgg_skips), reversed(w), strict=True):
             y, _ = unit(torch.cat([skip_v, skip_w, upsample2x(y)], dim=1))
-        return self.head(y)
-
-
-@register_model("doubleunet")
-def doubleunet(*, dca: bool, in_channels: int, num_classes: int, img_size: int, **options: object) -> nn.Module:
-    """DoubleU-Net, optionally with DCA (three modules). Input 1 channel (repeated to 3) or 3 channels.
-
-    ``width`` is accepted but has no effect: the official DoubleU-Net hard-codes its widths and ignores the width
-    factor the training script passes to every model (quirk 1), so the counts match at any ``width``.
-    """
-    dca_options, rest = split_dca_options("doubleunet", dca, options)
-    width = rest.pop("width", None)
-    reject_unknown("doubleunet", rest)
-    if width is not None and (isinstance(width, bool) or not isinstance(width, int | float) or width <= 0):
-        raise ValueError(f"doubleunet: width must be a positive number, got {width!r} (it has no effect here)")
-    if in_channels not in (1, 3):
-        raise ValueError(
-            f"doubleunet: in_channels must be 1 (repeated to 3) or 3, got {in_channels}; the VGG19 encoder and the "
-            f"ImageNet normalisation work on 3-channel images"
-        )
-    return DoubleUNet(num_classes, dca=dca_options, img_size=img_size)
+        return y

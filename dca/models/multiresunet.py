@@ -13,10 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from dca.models.registry import register_model, reject_unknown, split_dca_options
-from dca.models.sizes import check_size, size_multiple
+from dca.models.base import EncoderDecoder, register_host
 from dca.nn.blocks import ConvBlock
-from dca.nn.dca import DCAOptions, build_dca
+from dca.nn.dca import DCAOptions
 
 BASE_WIDTH = 32
 ALPHA = 1.67
@@ -66,7 +65,12 @@ class ResPath(nn.Module):
         return x, xs
 
 
-class MultiResUNet(nn.Module):
+@register_host(
+    "multiresunet",
+    width=None,
+    doc="MultiResUNet; options: the ``dca_*`` switches. ``width`` is accepted and ignored, as in the official model.",
+)
+class MultiResUNet(EncoderDecoder):
     """MultiResUNet at the official implementation's exact parameter count, optionally with DCA on its four skips.
 
     Widths are fixed (the official model overwrites the width factor with 1); input sides must divide by 16.
@@ -80,9 +84,7 @@ class MultiResUNet(nn.Module):
         dca: DCAOptions | None = None,
         img_size: int = 224,
     ) -> None:
-        super().__init__()
-        self.size_multiple = size_multiple(dca)
-        check_size("multiresunet", img_size, img_size, self.size_multiple, what="img_size")
+        super().__init__(dca, img_size)
         units = [BASE_WIDTH * 2**i for i in range(5)]  # 32 .. 512
         self.encoder = nn.ModuleList()
         channels = in_channels
@@ -95,7 +97,7 @@ class MultiResUNet(nn.Module):
             for block, u, n in zip(self.encoder[:-1], units[:-1], RESPATH_LENGTHS, strict=True)
         )
         self.pool = nn.MaxPool2d(2)
-        self.dca = build_dca(units[:4], img_size, dca) if dca is not None else None
+        self.dca = self.skip_dca(units[:4], img_size, dca)
         # decoder, deepest first: transposed conv -> U, concat [up, skip U], MultiRes 2U -> (U)
         self.ups = nn.ModuleList()
         self.decoder = nn.ModuleList()
@@ -108,8 +110,7 @@ class MultiResUNet(nn.Module):
             channels = block.out_channels
         self.head = nn.Conv2d(channels, num_classes, 1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_size("multiresunet", x.shape[-2], x.shape[-1], self.size_multiple)
+    def encode(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
         skips: list[Tensor] = []
         sums: list[Tensor] = []
         for block, respath in zip(self.encoder[:-1], self.respaths, strict=True):
@@ -118,18 +119,10 @@ class MultiResUNet(nn.Module):
             skips.append(skip)
             sums.append(skip_sum)
             x = self.pool(x)
-        x = self.encoder[-1](x)
-        if self.dca is not None:
-            skips = self.dca(sums)  # the ResPaths' last BN + ReLU outputs are discarded (official behaviour)
+        # With DCA the ResPaths' last BN + ReLU outputs are discarded (official behaviour).
+        return (sums if self.dca is not None else skips), self.encoder[-1](x)
+
+    def decode(self, x: Tensor, skips: list[Tensor]) -> Tensor:
         for up, block, skip in zip(self.ups, self.decoder, reversed(skips), strict=True):
             x = block(torch.cat([up(x), skip], dim=1))
-        return self.head(x)
-
-
-@register_model("multiresunet")
-def multiresunet(*, dca: bool, in_channels: int, num_classes: int, img_size: int, **options: object) -> nn.Module:
-    """MultiResUNet; options: the ``dca_*`` switches. ``width`` is accepted and ignored, as in the official model."""
-    dca_options, rest = split_dca_options("multiresunet", dca, options)
-    rest.pop("width", None)  # the official constructor overwrites the width factor with 1
-    reject_unknown("multiresunet", rest)
-    return MultiResUNet(in_channels, num_classes, dca=dca_options, img_size=img_size)
+        return x

@@ -6,10 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dca.models.registry import register_model, reject_unknown, split_dca_options
-from dca.models.sizes import DEFAULT_PATCH_SIZE, check_size, size_multiple
+from dca.models.base import DEFAULT_WIDTH, EncoderDecoder, register_host, scaled_widths
 from dca.nn.blocks import ConvBlock, UpConv
-from dca.nn.dca import DCAOptions, build_dca
+from dca.nn.dca import DCAOptions
 
 RECURRENT_STEPS = 2  # t: each recurrent conv is applied t + 1 times
 
@@ -41,7 +40,8 @@ class RecurrentResidualBlock(nn.Module):
         return F.relu(self.norm(xs)), xs
 
 
-class R2UNet(nn.Module):
+@register_host("r2unet", doc="R2U-Net (width factor ``width``, default 0.5), optionally with DCA on its four skips.")
+class R2UNet(EncoderDecoder):
     """R2U-Net as released with DCA: recurrent residual blocks (shared recurrent convs) in encoder and
     decoder; plain skips are post-activation, DCA refines the pre-normalisation residual sums instead."""
 
@@ -50,27 +50,22 @@ class R2UNet(nn.Module):
         in_channels: int,
         num_classes: int,
         *,
-        width: float = 0.5,
+        width: float = DEFAULT_WIDTH,
         dca: DCAOptions | None = None,
         img_size: int = 224,
     ) -> None:
-        super().__init__()
-        chans = [int(c * width) for c in (64, 128, 256, 512, 1024)]
-        if min(chans) < 1:
-            raise ValueError(f"r2unet: width={width} gives stage widths {chans}; every width must be >= 1")
-        self.size_multiple = size_multiple(dca)
-        check_size("r2unet", img_size, img_size, self.size_multiple, what="img_size")
+        chans = scaled_widths(self.model_name, width)
+        super().__init__(dca, img_size)
         self.encoder = nn.ModuleList(
             RecurrentResidualBlock(cin, cout) for cin, cout in zip([in_channels, *chans[:4]], chans, strict=True)
         )  # the last one is the bottleneck
-        self.dca = build_dca(chans[:4], img_size, dca, DEFAULT_PATCH_SIZE) if dca is not None else None
+        self.dca = self.skip_dca(chans[:4], img_size, dca)
         # Decoder, deepest first: up-conv C_{i+1} -> C_i, then a block on [up, skip].
         self.ups = nn.ModuleList(UpConv(chans[i + 1], chans[i]) for i in reversed(range(4)))
         self.decoder = nn.ModuleList(RecurrentResidualBlock(2 * chans[i], chans[i]) for i in reversed(range(4)))
         self.head = nn.Conv2d(chans[0], num_classes, kernel_size=1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_size("r2unet", x.shape[-2], x.shape[-1], self.size_multiple)
+    def encode(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
         # Plain skips are the activated outputs; DCA takes the pre-normalisation residual sums instead.
         use_sums = self.dca is not None
         skips: list[Tensor] = []
@@ -80,19 +75,9 @@ class R2UNet(nn.Module):
             x, xs = block(x)
             skips.append(xs if use_sums else x)
         x, _ = self.encoder[-1](F.max_pool2d(x, 2))
-        if self.dca is not None:
-            skips = self.dca(skips)
+        return skips, x
+
+    def decode(self, x: Tensor, skips: list[Tensor]) -> Tensor:
         for up, decode, skip in zip(self.ups, self.decoder, reversed(skips), strict=True):
             x, _ = decode(torch.cat([up(x), skip], dim=1))
-        return self.head(x)
-
-
-@register_model("r2unet")
-def r2unet(*, dca: bool, in_channels: int, num_classes: int, img_size: int, **options: object) -> nn.Module:
-    """R2U-Net (width factor ``width``, default 0.5), optionally with DCA on its four skips."""
-    dca_options, rest = split_dca_options("r2unet", dca, options)
-    width = rest.pop("width", 0.5)
-    reject_unknown("r2unet", rest)
-    if isinstance(width, bool) or not isinstance(width, int | float) or width <= 0:
-        raise ValueError(f"r2unet: width must be a positive number, got {width!r}")
-    return R2UNet(in_channels, num_classes, width=float(width), dca=dca_options, img_size=img_size)
+        return x

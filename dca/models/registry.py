@@ -7,7 +7,7 @@ Builders are registered with :func:`register_model` and share one signature,
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import fields
 
 from torch import nn
@@ -16,6 +16,7 @@ from dca.nn.dca import DCAOptions
 
 Builder = Callable[..., nn.Module]
 _REGISTRY: dict[str, Builder] = {}
+
 
 def register_model(name: str) -> Callable[[Builder], Builder]:
     """Decorator that registers ``builder`` under ``name`` (names are unique)."""
@@ -54,17 +55,14 @@ def build_model(
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
     if in_channels < 1 or num_classes < 1:
         raise ValueError(f"{name}: in_channels and num_classes must be >= 1, got {in_channels}, {num_classes}")
-    return _REGISTRY[name](
-        dca=dca, in_channels=in_channels, num_classes=num_classes, img_size=img_size, **options
-    )
+    return _REGISTRY[name](dca=dca, in_channels=in_channels, num_classes=num_classes, img_size=img_size, **options)
 
 
 _DCA_KEYS = {f"dca_{f.name}": f.name for f in fields(DCAOptions)}
+DCA_OPTION_NAMES = tuple(sorted(_DCA_KEYS))  # the ``dca_*`` options every host model accepts
 
 
-def split_dca_options(
-    model: str, dca: bool, options: dict[str, object]
-) -> tuple[DCAOptions | None, dict[str, object]]:
+def split_dca_options(model: str, dca: bool, options: dict[str, object]) -> tuple[DCAOptions | None, dict[str, object]]:
     """Separate ``dca_*`` options into a :class:`DCAOptions` (None when ``dca`` is off).
 
     Returns it and the remaining (model-specific) options. DCA options given with
@@ -86,10 +84,12 @@ def split_dca_options(
     return DCAOptions(**dca_kwargs), rest
 
 
-def reject_unknown(model: str, options: dict[str, object]) -> None:
-    """Fail with the option names when a builder got options it does not understand."""
+def reject_unknown(model: str, options: dict[str, object], known: Iterable[str]) -> None:
+    """Fail with the option names, and the ``known`` ones, when a builder got options it does not understand."""
     if options:
-        raise TypeError(f"{model}: unknown option(s) {', '.join(sorted(options))}")
+        raise TypeError(
+            f"{model}: unknown option(s) {', '.join(sorted(options))}; known options: {', '.join(sorted(known))}"
+        )
 
 
 def _load_builtin_models(name: str | None) -> None:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from dca.models.registry import register_model, reject_unknown, split_dca_options
-from dca.models.sizes import check_size, size_multiple
+from dca.models.base import DEFAULT_WIDTH, EncoderDecoder, register_host, scaled_widths
 from dca.nn.blocks import ASPP, ConvBlock, SqueezeExcite, upsample2x
-from dca.nn.dca import DCAOptions, build_dca
+from dca.nn.dca import DCAOptions
 
 DOWNSAMPLING = 8  # three stride-2 residual convs
 DCA_PATCH_SIZE = 4  # paper setting for ResUNet++: a 56 x 56 token grid at 224
@@ -65,27 +64,30 @@ class AttentionGate(nn.Module):
         return self.attention(self.encoder(skip) + self.decoder(deep)) * deep
 
 
-class ResUNetPlusPlus(nn.Module):
+@register_host(
+    "resunetpp",
+    doc="ResUNet++; options: ``width`` (default 0.5, the paper's k) and the ``dca_*`` switches (patch size 4).",
+)
+class ResUNetPlusPlus(EncoderDecoder):
     """ResUNet++ at the official implementation's exact parameter count, optionally with DCA on the three skips.
 
     Widths scale with ``width`` (paper: 0.5 -> 32, 64, 128, 256, bridge 512); input sides must divide by 8.
     """
+
+    downsampling = DOWNSAMPLING
+    default_patch_size = DCA_PATCH_SIZE
 
     def __init__(
         self,
         in_channels: int,
         num_classes: int,
         *,
-        width: float = 0.5,
+        width: float = DEFAULT_WIDTH,
         dca: DCAOptions | None = None,
         img_size: int = 224,
     ) -> None:
-        super().__init__()
-        self.size_multiple = size_multiple(dca, DOWNSAMPLING, DCA_PATCH_SIZE)
-        check_size("resunetpp", img_size, img_size, self.size_multiple, what="img_size")
-        f = [int(c * width) for c in (64, 128, 256, 512, 1024)]
-        if min(f) < 1:
-            raise ValueError(f"resunetpp: width={width} leaves a stage without channels ({f})")
+        super().__init__(dca, img_size)
+        f = scaled_widths(self.model_name, width)
         self.stem = nn.Sequential(
             ConvBlock(in_channels, f[0]),
             nn.Conv2d(f[0], f[0], 3, padding=1),
@@ -96,30 +98,20 @@ class ResUNetPlusPlus(nn.Module):
             nn.Sequential(SqueezeExcite(f[i], reductions[i]), ResidualConv(f[i], f[i + 1], stride=2)) for i in range(3)
         )
         self.bridge = ASPP(f[3], f[4], mode="sum", act=False)
-        self.dca = build_dca(f[:3], img_size, dca, default_patch_size=DCA_PATCH_SIZE) if dca is not None else None
+        self.dca = self.skip_dca(f[:3], img_size, dca)
         # decoder stage j (deepest first): gate(skip f[2-j], deep f[4-j]) -> concat [up, skip] -> f[3-j]
         self.gates = nn.ModuleList(AttentionGate(f[2 - j], f[4 - j], f[4 - j]) for j in range(3))
         self.decoder = nn.ModuleList(ResidualConv(f[4 - j] + f[2 - j], f[3 - j]) for j in range(3))
         self.out_aspp = ASPP(f[1], f[0], mode="sum", act=True)
         self.head = nn.Conv2d(f[0], num_classes, 1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_size("resunetpp", x.shape[-2], x.shape[-1], self.size_multiple)
+    def encode(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
         skips = [self.stem(x) + self.stem_shortcut(x)]
         for stage in self.encoder:
             skips.append(stage(skips[-1]))
-        deep = self.bridge(skips.pop())
-        if self.dca is not None:
-            skips = self.dca(skips)
+        return skips, self.bridge(skips.pop())
+
+    def decode(self, x: Tensor, skips: list[Tensor]) -> Tensor:
         for gate, block, skip in zip(self.gates, self.decoder, reversed(skips), strict=True):
-            deep = block(torch.cat([upsample2x(gate(skip, deep), mode="nearest"), skip], dim=1))
-        return self.head(self.out_aspp(deep))
-
-
-@register_model("resunetpp")
-def resunetpp(*, dca: bool, in_channels: int, num_classes: int, img_size: int, **options: object) -> nn.Module:
-    """ResUNet++; options: ``width`` (default 0.5, the paper's k) and the ``dca_*`` switches (patch size 4)."""
-    dca_options, rest = split_dca_options("resunetpp", dca, options)
-    width = rest.pop("width", 0.5)
-    reject_unknown("resunetpp", rest)
-    return ResUNetPlusPlus(in_channels, num_classes, width=float(width), dca=dca_options, img_size=img_size)
+            x = block(torch.cat([upsample2x(gate(skip, x), mode="nearest"), skip], dim=1))
+        return self.out_aspp(x)

@@ -10,8 +10,9 @@ DOWNSAMPLING = 16  # four 2x poolings: U-Net, V-Net, R2U-Net, DoubleU-Net, Multi
 DEFAULT_PATCH_SIZE = 8  # the paper's DCA patch size for the four-skip models
 
 
-def size_multiple(dca: DCAOptions | None, downsampling: int = DOWNSAMPLING,
-                  default_patch_size: int = DEFAULT_PATCH_SIZE) -> int:
+def size_multiple(
+    dca: DCAOptions | None, downsampling: int = DOWNSAMPLING, default_patch_size: int = DEFAULT_PATCH_SIZE
+) -> int:
     """The number H and W must be multiples of: the total down-sampling, and with DCA also its patch size."""
     if dca is None:
         return downsampling

@@ -11,27 +11,31 @@ DCA patch size: DCA stage i is pooled by ``patch_size / 2**i`` to one token grid
 is input/16, 14x14 tokens for 224x224 (the paper's own models pool the full-resolution stage by 8, a 28x28 grid; one
 level deeper here because smp's first skip is already at stride 2). Encoders whose stride-2 feature is empty (mit_b*)
 get DCA on the three other skips, with default patch size 4 to keep the same grid. With DCA, input sides must be
-multiples of (first DCA stage stride) x (patch size), 16 by default; without DCA any size smp accepts works.
+multiples of (first DCA stage stride) x (patch size), 16 by default, and of the encoder's output stride (32) as
+smp requires; ``forward`` checks both with one message that names the nearest valid sizes.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 
 import segmentation_models_pytorch as smp
-import torch
 from torch import Tensor, nn
 
-from dca.models.registry import register_model, reject_unknown, split_dca_options
+from dca.models.registry import DCA_OPTION_NAMES, register_model, reject_unknown, split_dca_options
 from dca.models.sizes import check_size
+from dca.models.weights import read_state_dict, weights_file
 from dca.nn.dca import DCAOptions, build_dca
 
 ENCODER_DEPTH = 5  # smp's default: features at strides 1, 2, 4, 8, 16, 32
 SKIPS = (1, 2, 3, 4)  # indices of the decoder's skips in the encoder's feature list (strides 2..16)
 TOKEN_GRID_STRIDE = 16  # default DCA token grid: the deepest skip's resolution, e.g. 14x14 for a 224 input
-WEIGHT_NAMES = frozenset(w for e in smp.encoders.encoders.values() for w in e["pretrained_settings"])
+WEIGHTS_ADVICE = (
+    "No weights are downloaded here: download the encoder's weights elsewhere (e.g. model.safetensors from the "
+    "smp Hugging Face repository of the encoder) and pass the local file as encoder_weights=<path>."
+)
 
 
 class SmpUnetDCA(smp.Unet):
@@ -50,24 +54,27 @@ class SmpUnetDCA(smp.Unet):
         super().__init__(encoder_name=encoder_name, encoder_weights=None, in_channels=in_channels, classes=classes)
         self.model_name = f"smp-unet-{encoder_name}"
         self.in_channels = in_channels
-        if dca is None:
-            self.dca = None
-            self.dca_stages: tuple[int, ...] = ()
-            return
-        channels = self.encoder.out_channels
-        self.dca_stages = tuple(i for i in SKIPS if channels[i] > 0)  # mit_b*: the stride-2 feature has 0 channels
-        first_stride = 2 ** self.dca_stages[0]
-        patch = dca.patch_size or TOKEN_GRID_STRIDE // first_stride
-        self.size_multiple = first_stride * patch
+        # smp's own rule (sides divisible by the encoder's output stride), and with DCA its token grid's.
+        stride = self.encoder.output_stride if self.requires_divisible_input_shape else 1
+        self.dca_stages: tuple[int, ...] = ()
+        self.dca = None
+        if dca is not None:
+            channels = self.encoder.out_channels
+            self.dca_stages = tuple(i for i in SKIPS if channels[i] > 0)  # mit_b*: the stride-2 feature is empty
+            first_stride = 2 ** self.dca_stages[0]
+            patch = dca.patch_size or TOKEN_GRID_STRIDE // first_stride
+            stride = math.lcm(stride, first_stride * patch)
+        self.size_multiple = stride
         check_size(self.model_name, img_size, img_size, self.size_multiple, what="img_size")
-        self.dca = build_dca(
-            [channels[i] for i in self.dca_stages], img_size // first_stride, dca, default_patch_size=patch
-        )
+        if dca is not None:
+            self.dca = build_dca(
+                [channels[i] for i in self.dca_stages], img_size // first_stride, dca, default_patch_size=patch
+            )
 
     def forward(self, x: Tensor) -> Tensor:
+        check_size(self.model_name, x.shape[-2], x.shape[-1], self.size_multiple)
         features = self.encoder(x)
         if self.dca is not None:
-            check_size(self.model_name, x.shape[-2], x.shape[-1], self.size_multiple)
             features = list(features)
             refined = self.dca([features[i] for i in self.dca_stages])
             for i, f in zip(self.dca_stages, refined, strict=True):
@@ -75,23 +82,12 @@ class SmpUnetDCA(smp.Unet):
         return self.segmentation_head(self.decoder(features))
 
 
-def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
-    """Tensors of a local weights file: ``.safetensors`` or a ``torch.save``-d state dict (a ``state_dict`` entry
-    of a checkpoint is unwrapped; keys of a whole smp model are reduced to its ``encoder.`` part)."""
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state: object = load_file(path, device="cpu")
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
-        state = state["state_dict"]
-    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        raise ValueError(f"{path} does not hold a state dict (a mapping of names to tensors)")
+def read_encoder_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """A local weights file's tensors; keys of a whole smp model are reduced to its ``encoder.`` part."""
+    state = read_state_dict(path)
     if any(k.startswith("encoder.") for k in state):
         state = {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
-    return dict(state)
+    return state
 
 
 def load_encoder_weights(model: SmpUnetDCA, encoder_name: str, path: str | os.PathLike[str]) -> None:
@@ -100,7 +96,7 @@ def load_encoder_weights(model: SmpUnetDCA, encoder_name: str, path: str | os.Pa
     A file made for 3-channel images also loads into a model with other input channels: its first convolution is
     adapted the way smp adapts pretrained weights (summed for 1 channel, cycled and rescaled otherwise).
     """
-    state = read_state_dict(path)
+    state = read_encoder_state_dict(path)
     try:
         model.encoder.load_state_dict(dict(state))  # some smp encoders edit the dict they get (drop heads, rename)
     except RuntimeError as err:
@@ -118,34 +114,13 @@ def load_encoder_weights(model: SmpUnetDCA, encoder_name: str, path: str | os.Pa
         model.encoder.load_state_dict(rgb.state_dict())
 
 
-def check_weights_option(model: str, value: object) -> Path | None:
-    """The local weights file named by ``encoder_weights`` (None: random init); names and missing files fail."""
-    if value is None:
-        return None
-    if not isinstance(value, str | os.PathLike):
-        raise ValueError(f"{model}: encoder_weights must be None or a local file path, got {value!r}")
-    path = Path(value).expanduser()
-    if path.is_file():
-        return path
-    advice = (
-        "No weights are downloaded here: download the encoder's weights elsewhere (e.g. model.safetensors from the "
-        "smp Hugging Face repository of the encoder) and pass the local file as encoder_weights=<path>."
-    )
-    if str(value) in WEIGHT_NAMES or (path.suffix == "" and len(path.parts) == 1):
-        raise ValueError(
-            f"{model}: encoder_weights={str(value)!r} is not a file; weight names such as 'imagenet' are not "
-            f"supported. {advice}"
-        )
-    raise FileNotFoundError(f"{model}: encoder weights file {str(path)!r} does not exist. {advice}")
-
-
 def _builder(encoder_name: str) -> Callable[..., nn.Module]:
     name = f"smp-unet-{encoder_name}"
 
     def build(*, dca: bool, in_channels: int, num_classes: int, img_size: int, **options: object) -> nn.Module:
         dca_options, rest = split_dca_options(name, dca, options)
-        weights = check_weights_option(name, rest.pop("encoder_weights", None))
-        reject_unknown(name, rest)
+        weights = weights_file(name, rest.pop("encoder_weights", None), WEIGHTS_ADVICE)
+        reject_unknown(name, rest, ("encoder_weights", *DCA_OPTION_NAMES))
         model = SmpUnetDCA(encoder_name, in_channels, num_classes, dca=dca_options, img_size=img_size)
         if weights is not None:
             load_encoder_weights(model, encoder_name, weights)

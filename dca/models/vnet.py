@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from dca.models.registry import register_model, reject_unknown, split_dca_options
-from dca.models.sizes import DEFAULT_PATCH_SIZE, check_size, size_multiple
-from dca.nn.dca import DCAOptions, build_dca
+from dca.models.base import EncoderDecoder, register_host
+from dca.nn.dca import DCAOptions
 
 WIDTHS = (32, 64, 128, 256, 512)  # the official constructor overwrites the width factor with 1
 
@@ -22,9 +21,7 @@ def _conv5(in_channels: int, out_channels: int, *, bare: bool = False) -> nn.Mod
 
 def _units(in_channels: int, channels: int, n: int) -> nn.Sequential:
     """``n`` 5x5 units, the first taking ``in_channels``; all but the last have BN + PReLU."""
-    return nn.Sequential(
-        *(_conv5(in_channels if i == 0 else channels, channels, bare=i == n - 1) for i in range(n))
-    )
+    return nn.Sequential(*(_conv5(in_channels if i == 0 else channels, channels, bare=i == n - 1) for i in range(n)))
 
 
 class VNetInput(nn.Module):
@@ -80,7 +77,12 @@ class VNetUp(nn.Module):
         return self.act(self.norm(self.units(torch.cat([skip, u], dim=1)) + t))
 
 
-class VNet(nn.Module):
+@register_host(
+    "vnet",
+    width=None,
+    doc="2D V-Net, optionally with DCA; ``width`` is accepted and ignored (the official model always uses 32..512).",
+)
+class VNet(EncoderDecoder):
     """2D V-Net as released with DCA: fixed widths 32..512 (the width factor is ignored, as officially),
     5x5 residual units; DCA, when given, refines the pre-normalisation residual sums of the encoder."""
 
@@ -92,23 +94,18 @@ class VNet(nn.Module):
         dca: DCAOptions | None = None,
         img_size: int = 224,
     ) -> None:
-        super().__init__()
+        super().__init__(dca, img_size)
         c1, c2, c3, c4, c5 = WIDTHS
-        self.size_multiple = size_multiple(dca)
-        check_size("vnet", img_size, img_size, self.size_multiple, what="img_size")
         self.input = VNetInput(in_channels, c1)
-        self.down = nn.ModuleList(
-            [VNetDown(c1, c2, 2), VNetDown(c2, c3, 3), VNetDown(c3, c4, 3), VNetDown(c4, c5, 3)]
-        )
-        self.dca = build_dca([c1, c2, c3, c4], img_size, dca, DEFAULT_PATCH_SIZE) if dca is not None else None
+        self.down = nn.ModuleList([VNetDown(c1, c2, 2), VNetDown(c2, c3, 3), VNetDown(c3, c4, 3), VNetDown(c4, c5, 3)])
+        self.dca = self.skip_dca([c1, c2, c3, c4], img_size, dca)
         # Decoder, deepest first.
         self.up = nn.ModuleList(
             [VNetUp(c5, c4, c4, 3), VNetUp(c4, c3, c3, 3), VNetUp(c3, c2, c2, 2), VNetUp(c2, c1, c1, 1)]
         )
         self.head = nn.Conv2d(c1, num_classes, kernel_size=1)
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_size("vnet", x.shape[-2], x.shape[-1], self.size_multiple)
+    def encode(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
         # Plain skips are the activated outputs; DCA takes the pre-normalisation residual sums instead.
         use_sums = self.dca is not None
         x, xs = self.input(x, residual=use_sums)
@@ -117,17 +114,9 @@ class VNet(nn.Module):
             x, xs = down(x)
             skips.append(xs if use_sums else x)
         x, _ = self.down[-1](x)  # the bottleneck; its residual sum is unused
-        if self.dca is not None:
-            skips = self.dca(skips)
+        return skips, x
+
+    def decode(self, x: Tensor, skips: list[Tensor]) -> Tensor:
         for up, skip in zip(self.up, reversed(skips), strict=True):
             x = up(x, skip)
-        return self.head(x)
-
-
-@register_model("vnet")
-def vnet(*, dca: bool, in_channels: int, num_classes: int, img_size: int, **options: object) -> nn.Module:
-    """2D V-Net, optionally with DCA; ``width`` is accepted and ignored (the official model always uses 32..512)."""
-    dca_options, rest = split_dca_options("vnet", dca, options)
-    rest.pop("width", None)
-    reject_unknown("vnet", rest)
-    return VNet(in_channels, num_classes, dca=dca_options, img_size=img_size)
+        return x

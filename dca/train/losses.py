@@ -71,8 +71,9 @@ def sobel_gradients(maps: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def boundary_loss(logits: Tensor, target: Tensor, scales: Sequence[int] = (1, 2, 4)) -> Tensor:
-    """DIN's multi-scale boundary loss: L1 between Sobel gradients of the probabilities and the
-    one-hot target, at each down-sampling factor in ``scales`` (average pooling), averaged."""
+    """DIN's multi-scale boundary loss (Eq. 9): L1 between Sobel gradients of the probabilities and the
+    one-hot target at each down-sampling factor in ``scales`` (average pooling), summed over the scales as
+    the equation writes it (each scale's L1 is the mean over its elements, so scales weigh alike)."""
     probs = probabilities(logits)
     truth = one_hot(target, logits.shape[1])
     terms = []
@@ -80,7 +81,7 @@ def boundary_loss(logits: Tensor, target: Tensor, scales: Sequence[int] = (1, 2,
         p, t = (probs, truth) if scale == 1 else (F.avg_pool2d(probs, scale), F.avg_pool2d(truth, scale))
         (pgx, pgy), (tgx, tgy) = sobel_gradients(p), sobel_gradients(t)
         terms.append(F.l1_loss(pgx, tgx) + F.l1_loss(pgy, tgy))
-    return torch.stack(terms).mean()
+    return torch.stack(terms).sum()
 
 
 class SegmentationLoss(nn.Module):

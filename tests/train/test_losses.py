@@ -88,11 +88,12 @@ def test_boundary_loss_is_differentiable() -> None:
     assert torch.autograd.gradcheck(lambda x: boundary_loss(x, small_target, (1, 2)), (small,), fast_mode=True)
 
 
-def test_boundary_loss_averages_the_three_scales() -> None:
+def test_boundary_loss_sums_the_three_scales() -> None:
+    """Eq. 9 sums over scales 1, 2 and 4 (not their mean, a third of the weight)."""
     target = square()
     logits = logits_for(square(3), 1)
     per_scale = [boundary_loss(logits, target, (s,)) for s in (1, 2, 4)]
-    torch.testing.assert_close(boundary_loss(logits, target), torch.stack(per_scale).mean())
+    torch.testing.assert_close(boundary_loss(logits, target), per_scale[0] + per_scale[1] + per_scale[2])
     probs, truth = torch.sigmoid(logits), one_hot(target, 1)
     gx_p, gy_p = sobel_gradients(F.avg_pool2d(probs, 4))
     gx_t, gy_t = sobel_gradients(F.avg_pool2d(truth, 4))

@@ -58,4 +58,3 @@ class WindowAttention(nn.Module):
         """(N, L, C) -> (N, heads, L, C / heads)."""
         n, length, c = x.shape
         return x.reshape(n, length, self.heads, c // self.heads).transpose(1, 2)
-

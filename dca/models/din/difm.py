@@ -50,19 +50,29 @@ DIRECTIONS = {"both": ((0, 1), (1, 0)), "ie": ((0, 1),), "ei": ((1, 0),)}  # (qu
 SELF_ATTENTION = ((0, 0),)
 
 
-def global_spatial_attention(x: Tensor) -> Tensor:
-    """Eq. 6: gate every position by the sigmoid of its channel mean."""
-    return torch.sigmoid(x.mean(dim=1, keepdim=True)) * x
+GSA_GATES = ("pixel", "channel")  # Eq. 6 read as a per-pixel gate (channel mean) or a per-channel gate (global mean)
+# Gated FFN readings: (expanding conv kernel, output channels of the expanding conv per input channel).
+FFNS = {"conv3x3-4c": (3, 4), "conv1x1-2c": (1, 2)}
+
+
+def global_spatial_attention(x: Tensor, gate: str = "pixel") -> Tensor:
+    """Eq. 6: sigmoid of a mean times the map; ``pixel``: the channel mean at each position (Eq. 6 as written),
+    ``channel``: each channel's mean over all positions (the text's "channel-wise weights" from global context)."""
+    dims = (1,) if gate == "pixel" else (2, 3)
+    return torch.sigmoid(x.mean(dim=dims, keepdim=True)) * x
 
 
 class GatedFFN(nn.Module):
-    """Eq. 4-5: LN, 3x3 conv to two 2C halves, GELU(f1) * f2, 1x1 conv back to C, plus the input."""
+    """Eq. 4-5: LN, conv expanding C channels, chunk into f1 and f2, GELU(f1) * f2, 1x1 conv back to C, plus the
+    input. ``conv3x3-4c`` (ours, default): 3x3 conv C -> 4C, halves of 2C; ``conv1x1-2c`` (the paper's words,
+    "doubling the channel dimension"): 1x1 conv C -> 2C, halves of C."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, reading: str = "conv3x3-4c") -> None:
         super().__init__()
-        hidden = 2 * channels
+        kernel, factor = FFNS[reading]
+        hidden = factor * channels // 2
         self.norm = LayerNorm2d(channels)
-        self.expand = nn.Conv2d(channels, 2 * hidden, kernel_size=3, padding=1)
+        self.expand = nn.Conv2d(channels, 2 * hidden, kernel_size=kernel, padding=kernel // 2)
         self.project = nn.Conv2d(hidden, channels, kernel_size=1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -84,13 +94,15 @@ class DIFM(nn.Module):
         global_spatial_attention: bool = True,
         window: int = 7,
         head_dim: int = 32,
+        ffn: str = "conv3x3-4c",
+        gsa_gate: str = "pixel",
     ) -> None:
         super().__init__()
         names = STREAMS[:streams]
         if attention and not directions:
             raise ValueError("din: the DIFM attention needs at least one direction")
         self.directions = tuple(directions) if attention else ()
-        self.gate = global_spatial_attention
+        self.gate = gsa_gate if global_spatial_attention else None
         self.merge = nn.ModuleList(nn.Conv2d(2 * channels, channels, 1) for _ in names) if feature_merging else None
         queries = {STREAMS[q] for q, _ in self.directions}
         sources = {STREAMS[s] for _, s in self.directions}
@@ -98,7 +110,7 @@ class DIFM(nn.Module):
         self.key = nn.ModuleDict({n: nn.Conv2d(channels, channels, 1) for n in names if n in sources})
         self.value = nn.ModuleDict({n: nn.Conv2d(channels, channels, 1) for n in names if n in sources})
         self.attention = WindowAttention(channels, window, head_dim) if attention else None
-        self.ffn = nn.ModuleList(GatedFFN(channels) for _ in self.directions)
+        self.ffn = nn.ModuleList(GatedFFN(channels, ffn) for _ in self.directions)
         self.out_channels = channels if attention else streams * channels
 
     def forward(self, shapes: Sequence[Tensor], edges: Sequence[Tensor] = ()) -> Tensor:
@@ -121,4 +133,4 @@ class DIFM(nn.Module):
 
     def _gate(self, x: Tensor) -> Tensor:
         """Global spatial attention when that part is on, identity otherwise."""
-        return global_spatial_attention(x) if self.gate else x
+        return x if self.gate is None else global_spatial_attention(x, self.gate)

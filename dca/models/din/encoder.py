@@ -59,8 +59,13 @@ class ConvNeXtEncoder(nn.Module):
         self.edge_pools = nn.ModuleList(conv_pool(widths[i - 1], widths[i]) for i in range(1, edge_stages))
         self.stages = nn.ModuleList(
             ConvNeXtStage(
-                widths[max(i - 1, 0)], widths[i], stride=1 if i == 0 else 2, depth=depths[i],
-                ls_init_value=LAYER_SCALE_INIT, norm_layer=LayerNorm2d, norm_layer_cl=LayerNorm,
+                widths[max(i - 1, 0)],
+                widths[i],
+                stride=1 if i == 0 else 2,
+                depth=depths[i],
+                ls_init_value=LAYER_SCALE_INIT,
+                norm_layer=LayerNorm2d,
+                norm_layer_cl=LayerNorm,
             )
             for i in range(len(widths))
         )

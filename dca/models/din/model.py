@@ -32,16 +32,18 @@ import torch
 from torch import Tensor, nn
 
 from dca.models.din.decoders import MLPDecoder
-from dca.models.din.difm import DIFM, DIRECTIONS, SELF_ATTENTION
+from dca.models.din.difm import DIFM, DIRECTIONS, FFNS, GSA_GATES, SELF_ATTENTION
 from dca.models.din.emcad import EMCADDecoder
 from dca.models.din.encoder import ConvNeXtEncoder
+from dca.models.din.pretrained import WEIGHTS_ADVICE, load_convnext_weights
 from dca.models.registry import register_model, reject_unknown
 from dca.models.sizes import check_size
+from dca.models.weights import weights_file
 
 FUSIONS = ("layer", "input", "none")
 DECODERS = ("mlp", "emcad")
+REMOVED_DIFM = ("drop", "concat")  # Table 6: what a stage without DIFM gives the decoder
 STAGES = 4
-SIZE_MULTIPLE = 2 ** (STAGES - 1)  # three 2x poolings after the stride-1 stem
 TINY = {"widths": (8, 16, 32, 64), "depths": (1, 1, 1, 1), "decoder_dim": 32, "window": 4, "head_dim": 8}
 
 
@@ -56,6 +58,9 @@ class DINConfig:
     attention: bool = True
     global_spatial_attention: bool = True
     decoder: str = "mlp"
+    removed_difm: str = "drop"
+    ffn: str = "conv3x3-4c"
+    gsa_gate: str = "pixel"
     widths: tuple[int, ...] = (128, 256, 512, 1024)
     depths: tuple[int, ...] = (3, 3, 27, 3)
     decoder_dim: int = 768
@@ -66,6 +71,9 @@ class DINConfig:
         _choice("fusion", self.fusion, FUSIONS)
         _choice("decoder", self.decoder, DECODERS)
         _choice("directions", self.directions, tuple(DIRECTIONS))
+        _choice("removed_difm", self.removed_difm, REMOVED_DIFM)
+        _choice("ffn", self.ffn, tuple(FFNS))
+        _choice("gsa_gate", self.gsa_gate, GSA_GATES)
         for name in ("feature_merging", "attention", "global_spatial_attention"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"din: {name} must be true or false, got {getattr(self, name)!r}")
@@ -84,11 +92,18 @@ class DINConfig:
                 "(fusion='layer', attention=true, num_difm >= 1)"
             )
 
+    @property
+    def stages(self) -> int:
+        """Stages the model builds: all four, or with ``removed_difm='drop'`` only those with a DIFM (the
+        features of the others reach nothing). ``num_difm=0`` is Ours_concat, which keeps all four."""
+        return self.num_difm if self.removed_difm == "drop" and self.num_difm else STAGES
+
     @classmethod
-    def from_options(cls, model: str, options: dict[str, object]) -> DINConfig:
-        """Build from builder options: unknown names are an error; lists (from YAML) become tuples."""
+    def from_options(cls, model: str, options: dict[str, object], extra: tuple[str, ...] = ()) -> DINConfig:
+        """Build from builder options: unknown names are an error (``extra`` names the builder's own options,
+        which it removed); lists (from YAML) become tuples."""
         names = {f.name for f in fields(cls)}
-        reject_unknown(model, {k: v for k, v in options.items() if k not in names})
+        reject_unknown(model, {k: v for k, v in options.items() if k not in names}, (*names, *extra))
         values = {k: tuple(v) if isinstance(v, list | tuple) else v for k, v in options.items()}
         return cls(**values)  # type: ignore[arg-type]
 
@@ -117,39 +132,51 @@ class DIN(nn.Module):
     ) -> None:
         super().__init__()
         config = config or DINConfig()
-        check_size("din", img_size, img_size, SIZE_MULTIPLE, what="img_size")
         self.config = config
+        stages = config.stages
+        self.size_multiple = 2 ** (stages - 1)  # a 2x pooling before each stage after the first (stride-1 stem)
+        check_size("din", img_size, img_size, self.size_multiple, what="img_size")
         streams = 2 if config.fusion == "layer" else 1
         encoder_in = 2 * in_channels if config.fusion == "input" else in_channels
         edge_stages = config.num_difm if config.feature_merging else 0
-        self.encoders = nn.ModuleList(
-            ConvNeXtEncoder(encoder_in, config.widths, config.depths, edge_stages) for _ in range(streams)
-        )
+        widths, depths = config.widths[:stages], config.depths[:stages]
+        self.encoders = nn.ModuleList(ConvNeXtEncoder(encoder_in, widths, depths, edge_stages) for _ in range(streams))
         directions = DIRECTIONS[config.directions] if streams == 2 else SELF_ATTENTION
         self.fusions = nn.ModuleList(
             DIFM(
-                width, streams, directions, feature_merging=config.feature_merging, attention=config.attention,
-                global_spatial_attention=config.global_spatial_attention, window=config.window,
+                width,
+                streams,
+                directions,
+                feature_merging=config.feature_merging,
+                attention=config.attention,
+                global_spatial_attention=config.global_spatial_attention,
+                window=config.window,
                 head_dim=config.head_dim,
+                ffn=config.ffn,
+                gsa_gate=config.gsa_gate,
             )
             if stage < config.num_difm
             else DIFM(width, streams, feature_merging=False, attention=False, global_spatial_attention=False)
-            for stage, width in enumerate(config.widths)
+            for stage, width in enumerate(widths)
         )
-        widths = [fusion.out_channels for fusion in self.fusions]
+        decoder_in = [fusion.out_channels for fusion in self.fusions]
         self.decoder: nn.Module = (
-            MLPDecoder(widths, num_classes, config.decoder_dim)
+            MLPDecoder(decoder_in, num_classes, config.decoder_dim)
             if config.decoder == "mlp"
-            else EMCADDecoder(widths, num_classes)
+            else EMCADDecoder(decoder_in, num_classes)
         )
 
+    @property
+    def num_inputs(self) -> int:
+        """How many images ``forward`` takes: 1 with ``fusion='none'``, else 2 (image, enhanced)."""
+        return 1 if self.config.fusion == "none" else 2
+
     def forward(self, image: Tensor, enhanced: Tensor | None = None) -> Tensor:
-        check_size("din", image.shape[-2], image.shape[-1], SIZE_MULTIPLE)
+        check_size("din", image.shape[-2], image.shape[-1], self.size_multiple)
         streams = self._streams(image, enhanced)
         edges, shapes = zip(*(encoder(x) for encoder, x in zip(self.encoders, streams, strict=True)), strict=True)
         fused = [
-            fusion([s[i] for s in shapes], [e[i] for e in edges if i < len(e)])
-            for i, fusion in enumerate(self.fusions)
+            fusion([s[i] for s in shapes], [e[i] for e in edges if i < len(e)]) for i, fusion in enumerate(self.fusions)
         ]
         return self.decoder(fused)
 
@@ -184,16 +211,26 @@ def _count(module: nn.Module) -> int:
 
 
 def _build(
-    name: str, preset: dict[str, object], dca: bool, in_channels: int, num_classes: int, img_size: int,
+    name: str,
+    preset: dict[str, object],
+    dca: bool,
+    in_channels: int,
+    num_classes: int,
+    img_size: int,
     options: dict[str, object],
 ) -> DIN:
-    """Shared builder: reject DCA, overlay the options on the preset, build."""
+    """Shared builder: reject DCA, overlay the options on the preset, build, load ``encoder_weights``."""
     if dca:
         raise ValueError(
             f"{name}: DIN has no DCA variant (got dca=True); its skip fusion is the DIFM (options fusion, num_difm)"
         )
-    config = DINConfig.from_options(name, {**preset, **options})
-    return DIN(in_channels, num_classes, config, img_size=img_size)
+    options = dict(options)
+    weights = weights_file(name, options.pop("encoder_weights", None), WEIGHTS_ADVICE)
+    config = DINConfig.from_options(name, {**preset, **options}, extra=("encoder_weights",))
+    model = DIN(in_channels, num_classes, config, img_size=img_size)
+    if weights is not None:
+        load_convnext_weights(model.encoders, weights)
+    return model
 
 
 @register_model("din")
