@@ -15,8 +15,9 @@ from torch import nn
 
 from dca.cli import main
 from dca.evaluate.run import evaluate_run
+from dca.layout import RunDir
 from dca.train.config import resolve_config
-from dca.train.loop import train
+from dca.train.loop import train, trained_config
 
 SPLITS = {"c1": "train", "c2": "train", "c3": "val", "c4": "test", "c5": "test"}
 DEPTH, SIDE = 5, 40
@@ -78,15 +79,16 @@ def test_volumes_follow_the_transunet_protocol_and_test_selection_is_marked(volu
     train(config(volumes, run, selection="test"), log=lambda _: None)
     assert main(["evaluate", str(run)]) == 0
 
-    metrics = json.loads((run / "eval" / "metrics.json").read_text())
+    folder = RunDir(run)
+    metrics = json.loads(folder.eval_metrics.read_text())
     assert metrics["test_selected"] is True and "TEST" in metrics["selection_note"]
     assert (metrics["convention"], metrics["hd95_unit"], metrics["resolution"]) == ("transunet", "mm", "volume")
     assert metrics["n_cases"] == 2 and set(metrics["per_class"]) == {"organ_a", "organ_b"}
-    per_case = pd.read_csv(run / "eval" / "per_case.csv")
+    per_case = pd.read_csv(folder.eval_per_case)
     assert sorted(zip(per_case["case"], per_case["class"], strict=True)) == [
         ("c4", "organ_a"), ("c4", "organ_b"), ("c5", "organ_a"), ("c5", "organ_b")]  # fmt: skip
     assert per_case["ref_size"].tolist() == [DEPTH * 12 * 12, 3 * 10 * 12] * 2  # full-resolution reference volumes
-    saved = list((run / "eval" / "predictions").iterdir())
+    saved = list(folder.predictions.iterdir())
     assert [p.name for p in saved] == ["c4.npy"]
     prediction = np.load(saved[0])
     assert prediction.shape == (DEPTH, SIDE, SIDE) and prediction.dtype == np.uint8
@@ -123,3 +125,22 @@ def test_enhanced_volumes_are_sliced_with_the_image(volumes: Path, tmp_path: Pat
 def test_an_unfinished_run_is_not_evaluated(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="not a finished training run"):
         evaluate_run(tmp_path, log=lambda _: None)
+
+
+def test_one_config_per_run_folder_checked_on_resume(volumes: Path, tmp_path: Path) -> None:
+    """``dca train`` writes no config of its own: the resolved config lives in the checkpoints, evaluation reads
+    it from there, and training the folder again with other settings (device aside) is refused."""
+    run = tmp_path / "run"
+    first = config(volumes, run)
+    train(first, log=lambda _: None)
+    assert not (run / "config.yaml").exists() and not RunDir(run).config.exists()
+    assert resolve_config(trained_config(RunDir(run).best)) == first
+    messages: list[str] = []
+    train(config(volumes, run, device={"threads": 2}), log=messages.append)  # device aside: the same run
+    assert "nothing to do" in messages[-1]
+    with pytest.raises(ValueError, match=r"different config \(keys epochs, optim differ"):
+        train(config(volumes, run, epochs=2, optim={"lr": 0.5}), log=lambda _: None)
+    assert evaluate_run(run, log=lambda _: None)["epoch"] == 1
+    RunDir(run).summary.unlink()  # an unfinished run is checked the same way before it resumes
+    with pytest.raises(ValueError, match=r"keys optim differ"):
+        train(config(volumes, run, optim={"lr": 0.5}), log=lambda _: None)

@@ -10,6 +10,7 @@ import pandas as pd
 from PIL import Image
 
 from dca.evaluate.run import evaluate_run
+from dca.layout import RunDir
 from dca.train.checkpoint import load_checkpoint
 from dca.train.loop import train
 
@@ -19,11 +20,11 @@ def test_train_then_evaluate_beats_trivial_predictors(discs: Path, make_config, 
     messages: list[str] = []
     summary = train(make_config(out, epochs=4), log=messages.append)
 
-    for name in ("config.yaml", "last.pt", "best.pt", "metrics.csv", "summary.json", "dvclive/metrics.json"):
-        assert (out / name).exists(), name
-    metrics_csv = pd.read_csv(out / "metrics.csv")
+    run = RunDir(out)
+    for path in (run.last, run.best, run.curves, run.summary):
+        assert path.exists(), path
+    metrics_csv = pd.read_csv(run.curves)
     assert metrics_csv["epoch"].tolist() == [1, 2, 3, 4]
-    assert len(pd.read_csv(out / "dvclive/plots/metrics/val_dice.tsv", sep="\t")) == 4
     assert summary["epochs"] == 4 and summary["test_selected"] is False
     assert summary["best"]["val_dice"] == metrics_csv["val_dice"].max()
     assert load_checkpoint(out / "best.pt")["epoch"] == summary["best_epoch"]
