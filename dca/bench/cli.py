@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -17,7 +20,9 @@ def _models(args: argparse.Namespace) -> dict[str, list[dict]]:
     from dca.bench import models
 
     names = args.models or list(models.PAPER_MODELS)
-    result = models.run(names, batch=args.batch, size=args.size, repeats=args.repeats, memory=not args.no_memory)
+    result = models.run(
+        names, batch=args.batch or 4, size=args.size or 224, repeats=args.repeats, memory=not args.no_memory
+    )
     print("\n".join(models.summary_lines(result)))
     if not args.no_din:
         from dca.bench.din import din_budget
@@ -25,8 +30,10 @@ def _models(args: argparse.Namespace) -> dict[str, list[dict]]:
         result["din"] = din_budget()
         print("DIN budget, ours vs the paper (Table 15, section 4.5):")
         for r in result["din"]:
-            print(f"  {r['quantity']:<28} ours {r['ours']:>10,.2f} {r['unit']:<7} paper {r['paper']}  "
-                  f"({r['diff_pct']:+.2f}%)")
+            print(
+                f"  {r['quantity']:<28} ours {r['ours']:>10,.2f} {r['unit']:<7} paper {r['paper']}  "
+                f"({r['diff_pct']:+.2f}%)"
+            )
     return result
 
 
@@ -44,36 +51,132 @@ def _data(args: argparse.Namespace) -> dict[str, list[dict]]:
         raw = synthesize("binary", Path(tmp) / "raw", n=64, size=(288, 352))
         processed = Path(tmp) / "processed"
         prepare("synthetic-binary", raw, processed)
-        row = bench_loader(processed, size=args.size, batch_size=16)
+        size = args.size or 224
+        row = bench_loader(processed, size=size, batch_size=16)
         loader_rows.append(row)
-        print(f"Loader with augmentation, {args.size}x{args.size}, batch 16, synthetic binary: "
-              f"{row['warm_samples_per_s']:.0f} samples/s warm, {row['cold_samples_per_s']:.0f} cold "
-              f"(cache built in {row['cache_build_s']:.2f} s)")
+        print(
+            f"Loader with augmentation, {size}x{size}, batch 16, synthetic binary: "
+            f"{row['warm_samples_per_s']:.0f} samples/s warm, {row['cold_samples_per_s']:.0f} cold "
+            f"(cache built in {row['cache_build_s']:.2f} s)"
+        )
     return {"enhance": enhance_rows, "loader": loader_rows}
 
 
-def _train(args: argparse.Namespace) -> dict[str, list[dict]]:
-    from dca.bench.metrics import bench_hd95
-    from dca.bench.train import bench_train
-    from dca.train.config import DeviceConfig
+def _train_settings(args: argparse.Namespace, on_cuda: bool) -> dict[str, Any]:
+    """The train bench's settings: the full GPU benchmark on CUDA, a reduced one on the CPU (unset options)."""
+    from dca.bench.train import GPU_MODELS
 
-    names = args.models or ["unet", "vnet", "r2unet", "resunetpp", "doubleunet", "multiresunet"]
-    device = DeviceConfig(name=args.device, amp=args.amp, channels_last=args.channels_last, deterministic=False)
-    train_rows = bench_train(names, batch=args.batch, size=args.size, steps=args.repeats, device=device)
-    for r in train_rows:
-        print(f"  {r['model']:<13} {'DCA ' if r['dca'] else 'plain'} {r['device']} amp={r['amp']} "
-              f"channels_last={r['channels_last']}: {r['images_per_s']:.2f} images/s")
+    full = {
+        "models": list(GPU_MODELS),
+        "precisions": ["fp32", "bf16", "bf16-compile"],
+        "batch": None,
+        "size": 224,
+        "steps": 20,
+        "warmup": 5,
+        "synthetic_n": 800,
+    }
+    reduced = {
+        "models": ["unet"],
+        "precisions": ["fp32"],
+        "batch": 2,
+        "size": 32,
+        "steps": 1,
+        "warmup": 1,
+        "synthetic_n": 10,
+    }
+    chosen = full if on_cuda else reduced
+    given = {
+        "models": args.models,
+        "precisions": args.precisions,
+        "batch": args.batch,
+        "size": args.size,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "synthetic_n": args.synthetic_n,
+    }
+    return {key: chosen[key] if value is None else value for key, value in given.items()}
+
+
+def _train(args: argparse.Namespace) -> dict[str, list[dict]]:
+    from dca.bench import train
+    from dca.bench.train_targets import judge, summary_lines
+    from dca.train.config import DeviceConfig
+    from dca.train.device import select_device
+    from dca.train.loop import log_message
+
+    dev = select_device(DeviceConfig(name=args.device, determinism="seeded"), log_message)
+    s = _train_settings(args, dev.type == "cuda")
+    if dev.type != "cuda":
+        print(
+            f"No CUDA device: a reduced CPU benchmark ({', '.join(s['models'])}, {s['size']}px, batch "
+            f"{s['batch']}); images/s on a GPU, MFU, the GEMM peak and every GPU target need CUDA."
+        )
+    workers = default_workers() if args.workers is None else args.workers
+    with tempfile.TemporaryDirectory(prefix="dca-bench-train-") as tmp:
+        data = None if args.no_data_loading else (args.data or _synthetic_dataset(Path(tmp), s["synthetic_n"]))
+        peak = train.matmul_peak_tflops(dev)
+        rows = train.bench_train(
+            s["models"],
+            batch=s["batch"],
+            size=s["size"],
+            steps=s["steps"],
+            warmup=s["warmup"],
+            dca=[False] if args.no_dca else [False, True],
+            precisions=s["precisions"],
+            device=DeviceConfig(name=dev.type, determinism="seeded"),
+            channels_last=False if args.no_channels_last else None,
+            official_style=args.official_style,
+            data=data,
+            workers=workers,
+            peak_tflops=peak,
+        )
+        loader_rows = []
+        if data is not None:
+            dataset = train.SegmentationDataset(data, "train", size=s["size"], augment=True)
+            batch = s["batch"] or train.DCA_PAPER_BATCH
+            for n in sorted({0, workers} if args.loader_workers is None else set(args.loader_workers)):
+                loader_rows.append(train.bench_loader(dataset, batch, n, dev.type == "cuda"))
+    targets = judge(rows, loader_rows)
+    print("\n".join(summary_lines(rows, loader_rows, peak, targets)))
+    return {
+        "train": rows,
+        "loader": loader_rows,
+        "targets": targets,
+        "peak": [{"device": str(dev), "gemm": f"bf16 {train.PEAK_GEMM_SIZE}^3", "tflops": peak}],
+    }
+
+
+def default_workers() -> int:
+    """Loader workers for the benchmark: this process's CPUs (what a job is given), like the training default."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _synthetic_dataset(folder: Path, n: int) -> Path:
+    """A prepared synthetic binary dataset (Kvasir layout, 80/20 split) of ``n`` cases under ``folder``."""
+    from dca.data.convert import prepare
+    from dca.data.synthetic import synthesize
+
+    raw = synthesize("binary", folder / "raw", n=n, size=(288, 352))
+    prepare("synthetic-binary", raw, folder / "processed")
+    return folder / "processed"
+
+
+def _metrics(args: argparse.Namespace) -> dict[str, list[dict]]:
+    from dca.bench.metrics import bench_hd95
+
     hd95_rows = bench_hd95()
     for r in hd95_rows:
-        print(f"  HD95 {r['shape']}: ours {r['dca_s']:.3f} s, medpy {r['medpy_s']:.3f} s per volume "
-              f"({r['speedup']:.0f}x)")
-    return {"train": train_rows, "hd95": hd95_rows}
+        print(
+            f"  HD95 {r['shape']}: ours {r['dca_s']:.3f} s, medpy {r['medpy_s']:.3f} s per volume ({r['speedup']:.0f}x)"
+        )
+    return {"hd95": hd95_rows}
 
 
 BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, list[dict]]]] = {
     "models": _models,
     "data": _data,
     "train": _train,
+    "metrics": _metrics,
 }
 
 
@@ -95,15 +198,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bench", choices=sorted(BENCHES), help="which benchmark to run")
     parser.add_argument("--out", type=Path, default=Path("results/bench"), help="output folder")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
-    parser.add_argument("--models", nargs="*", help="models (models bench; default: the six paper models)")
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--repeats", type=int, default=5, help="timed repetitions (median reported)")
+    parser.add_argument("--models", nargs="*", help="models (default: the six paper models; train on CUDA: and DIN)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="batch size (models: 4; train: each model's paper batch, 16 or DIN's 3; CPU: 2)",
+    )
+    parser.add_argument("--size", type=int, default=None, help="input size (default 224; train on CPU: 32)")
+    parser.add_argument("--repeats", type=int, default=5, help="models bench: timed repetitions (median reported)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess probes")
     parser.add_argument("--no-din", action="store_true", help="models bench: skip the DIN budget")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="train bench device")
-    parser.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"], help="train bench AMP (CUDA)")
-    parser.add_argument("--channels-last", action="store_true", help="train bench: channels_last (CUDA)")
+    train = parser.add_argument_group("train bench (the GPU benchmark; a reduced version on CPU)")
+    train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="device")
+    train.add_argument(
+        "--precisions",
+        nargs="+",
+        default=None,
+        metavar="P",
+        help="fp32, bf16, bf16-compile, fp16, fp32-compile (default: fp32 bf16 bf16-compile; CPU: fp32)",
+    )
+    train.add_argument("--steps", type=int, default=None, help="timed steps per round, 3 rounds (default 20; CPU: 1)")
+    train.add_argument("--warmup", type=int, default=None, help="warm-up (and compile) steps (default 5; CPU: 1)")
+    train.add_argument(
+        "--no-data-loading",
+        action="store_true",
+        help="bypass data loading only: dummy tensors already on the device (no real-data epochs)",
+    )
+    train.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="processed dataset for the real-data epochs (default: a synthetic one in a temp folder)",
+    )
+    train.add_argument("--synthetic-n", type=int, default=None, help="cases of that synthetic dataset (default 800)")
+    train.add_argument("--workers", type=int, default=None, help="loader workers of the real-data epochs (CPUs)")
+    train.add_argument(
+        "--loader-workers",
+        type=int,
+        nargs="*",
+        default=None,
+        help="worker counts for the loader-alone figures (default: 0 and --workers)",
+    )
+    train.add_argument(
+        "--official-style",
+        nargs="*",
+        default=["unet"],
+        help="models whose official-style DCA is timed beside ours (default unet)",
+    )
+    train.add_argument("--no-dca", action="store_true", help="plain models only")
+    train.add_argument("--no-channels-last", action="store_true", help="keep NCHW on CUDA")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,12 +259,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bench", help="run a benchmark (models, data, train)")
+    parser = subparsers.add_parser("bench", help="run a benchmark (models, data, train, metrics)")
     add_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["gpu-check"]:  # a check of several stages (processes), not one benchmark table
+        from dca.bench.gpu_check import main as gpu_check_main
+
+        return gpu_check_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m dca.bench", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -1,8 +1,32 @@
-"""The training-throughput benchmark runs the engine's step and reports images per second."""
+"""The training benchmark runs the engine's step and reports images/s, FLOPs, real-data epochs and its targets."""
 
 from __future__ import annotations
 
-from dca.bench.train import bench_train
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from dca.bench.cli import main
+from dca.bench.models import gflops
+from dca.bench.train import bench_train, matmul_peak_tflops, step_flops
+from dca.bench.train_targets import judge
+from dca.data.convert import prepare
+from dca.data.synthetic import synthesize
+from dca.models import build_model
+from dca.train.config import LossConfig
+from dca.train.losses import SegmentationLoss
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A prepared synthetic binary dataset of 10 cases (7 train)."""
+    folder = tmp_path_factory.mktemp("bench-data")
+    prepare("synthetic-binary", synthesize("binary", folder / "raw", n=10, size=(40, 48)), folder / "processed")
+    return folder / "processed"
 
 
 def test_bench_train_reports_images_per_second_for_plain_and_dca() -> None:
@@ -10,3 +34,72 @@ def test_bench_train_reports_images_per_second_for_plain_and_dca() -> None:
     assert [(r["model"], r["dca"]) for r in rows] == [("unet", False), ("unet", True)]
     assert all(r["device"] == "cpu" and r["images_per_s"] > 0 for r in rows)
     assert all(abs(r["images_per_s"] * r["step_s"] - 2) < 1e-9 for r in rows)
+    assert all(r["mfu"] is None for r in rows)  # no GPU: no measured bf16 peak to divide by
+    assert rows[1]["gflops_per_step"] > rows[0]["gflops_per_step"] > 0
+
+
+def test_step_flops_count_forward_and_backward() -> None:
+    """A training step costs two to three forwards (backward: input and weight gradients)."""
+    torch.manual_seed(0)
+    model = build_model("unet", img_size=32, width=0.25)
+    x, y = torch.rand(2, 3, 32, 32), (torch.rand(2, 32, 32) > 0.5).long()
+    flops = step_flops(model, SegmentationLoss(LossConfig()), [x], y)
+    forward = gflops(model.train(), 32) * 1e9 * 2
+    assert 2.0 * forward < flops < 3.5 * forward
+
+
+def test_matmul_peak_needs_cuda() -> None:
+    assert matmul_peak_tflops(torch.device("cpu")) is None
+
+
+def test_bench_train_real_data_official_style_and_targets(tiny_dataset: Path) -> None:
+    rows = bench_train(["unet"], batch=2, size=32, steps=1, warmup=1, official_style=["unet"], data=tiny_dataset)
+    assert [(r["dca"], r["official_style"]) for r in rows] == [(False, False), (True, False), (True, True)]
+    for r in rows[:2]:
+        assert r["epoch_images"] == 7 and r["epoch_s"] > 0 and r["images_per_s_real_data"] > 0
+        assert r["real_vs_no_data_loading"] == pytest.approx(r["epoch_s"] / r["epoch_s_no_data_loading"])
+    assert "epoch_s" not in rows[2]  # the official-style DCA is timed on the dummy batch only
+    targets = {t["target"]: t for t in judge(rows, [])}
+    assert all(t["met"] is None for t in targets.values())  # on the CPU no GPU target is judged
+    speedup = targets["unet fp32: our DCA step rate / official-style DCA step rate"]["value"]
+    assert speedup == pytest.approx(rows[2]["step_s"] / rows[1]["step_s"])
+
+
+def test_bench_train_cli_on_cpu_writes_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench"
+    assert (
+        main(
+            [
+                "train",
+                "--device",
+                "cpu",
+                "--synthetic-n",
+                "10",
+                "--threads",
+                "1",
+                "--no-dca",
+                "--loader-workers",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "No CUDA device" in printed and "MFU needs CUDA" in printed and "not judged" in printed
+    result = json.loads((out / "train.json").read_text())
+    assert [r["model"] for r in result["train"]] == ["unet"] and result["loader"][0]["workers"] == 0
+    assert result["peak"][0]["tflops"] is None
+    assert (out / "train.csv").is_file() and (out / "train_targets.csv").is_file()
+
+
+def test_bench_train_imports_no_workflow_stack_nor_smp() -> None:
+    """The GPU machine has no dvclive, snakemake, dvc, medpy or segmentation-models-pytorch."""
+    code = (
+        "import sys, dca.bench.cli, dca.bench.train, dca.bench.train_targets, dca.bench.gpu_check;"
+        "print(sorted(m for m in ('dvclive', 'snakemake', 'dvc', 'medpy', 'segmentation_models_pytorch', 'timm')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
