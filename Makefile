@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench gpu-check clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,15 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m dca.bench models
+
+# The GPU check (< 8 min on one H100/H200): the machine's own python3 (torch >= 2.11, no package index),
+# the checkout on PYTHONPATH, nothing installed. KVASIR: Kvasir-SEG in its download layout.
+# On a CPU machine: make gpu-check GPU_CHECK_ARGS=--cpu-smoke (checks the path on a few images).
+KVASIR ?= $(firstword $(wildcard ../shared/data/Kvasir-SEG) data/Kvasir-SEG)
+GPU_CHECK_ARGS ?=
+
+gpu-check:
+	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(PYTHON) -m dca.bench gpu-check --kvasir "$(KVASIR)" $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
