@@ -23,6 +23,7 @@ import functools
 import hashlib
 import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,20 @@ class Augmentation:
     rotate_p: float = 0.2
     hflip_p: float = 0.2
     vflip_p: float = 0.2
+
+
+def job_cpus() -> int:
+    """The CPUs this job may use: ``SLURM_CPUS_PER_TASK`` when SLURM set it, else the process's CPU affinity."""
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if slurm.isdigit() and int(slurm) > 0:
+        return int(slurm)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """DataLoader workers when a config leaves ``data.workers`` unset: the job's CPUs less one, which the
+    training process itself uses (0, loading in that process, on a single CPU)."""
+    return max(job_cpus() - 1, 0)
 
 
 def dataset_info(root: Path) -> dict[str, Any]:
@@ -122,6 +137,10 @@ def _enhanced_files(root: Path, method: str, rows: Sequence[dict[str, str]], dim
     folder = root / "enhanced" / method
     files = [folder / (f"{r['id']}_image.npy" if dims == 3 else f"{r['id']}.png") for r in rows]
     missing = [f for f in files if not f.is_file()]
+    if missing and not folder.is_dir():
+        from dca.enhance import check_method  # a typo (fuzzyy) is an unknown method, not a cache to build
+
+        check_method(method)
     if missing:
         raise FileNotFoundError(
             f"{len(missing)} of {len(files)} enhanced image(s) for method {method!r} are missing under {folder} "

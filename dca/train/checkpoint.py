@@ -4,12 +4,21 @@ A checkpoint is a dict: ``model``, ``optimizer``, ``scheduler``, ``scaler`` stat
 ``epoch`` (epochs completed), ``step`` (steps completed in epoch ``epoch``; non-zero only for
 a mid-epoch save on SIGTERM), ``epoch_loss`` (the loss sum of those steps), ``best``
 (selection score and epoch), ``history`` (the per-epoch log rows), ``rng`` and ``config``.
-Everything is plain tensors and Python values, so it loads with ``weights_only=True``.
+Everything is plain tensors and Python values, so it loads with ``weights_only=True``. The RNG
+states are stored as bytes, not tensors, so a ``map_location`` (a resume on CUDA) cannot move
+them off the CPU, where ``torch.set_rng_state`` needs them.
+
+Evaluation needs only the weights: :func:`load_weights` memory-maps the file (``mmap=True``) and
+copies out the ``model`` entry alone, so the optimiser state (two more copies of the weights with
+Adam) is never read from disk.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +27,11 @@ import torch
 
 from dca.utils.io import atomic_path
 
-LAST = "last.pt"
-BEST = "best.pt"
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(OSError):
+    """A checkpoint could not be written for lack of space; the previous file under its name is intact."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -28,9 +40,21 @@ def rng_state() -> dict[str, Any]:
     return {
         "python": random.getstate(),
         "numpy": [kind, key.tolist(), pos, has_gauss, cached],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "torch": _to_bytes(torch.get_rng_state()),
+        "cuda": [_to_bytes(s) for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
     }
+
+
+def _to_bytes(state: torch.Tensor) -> bytes:
+    """A generator state (CPU uint8 tensor) as bytes, which no ``map_location`` moves."""
+    return state.numpy().tobytes()
+
+
+def _byte_tensor(state: bytes | torch.Tensor) -> torch.Tensor:
+    """A saved generator state as the CPU ByteTensor torch needs (bytes, or a tensor of an older checkpoint)."""
+    if isinstance(state, torch.Tensor):
+        return state.to("cpu", torch.uint8)
+    return torch.frombuffer(bytearray(state), dtype=torch.uint8)
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
@@ -39,17 +63,35 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
     kind, key, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, np.asarray(key, dtype=np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(_byte_tensor(state["torch"]))
     if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([_byte_tensor(s) for s in state["cuda"]])
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` to ``path`` atomically (temporary file, fsync, rename)."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Write ``state`` to ``path`` atomically (temporary file, fsync, rename); a full disk raises
+    :class:`DiskFullError` naming the file and the free space, the previous ``path`` kept."""
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            torch.save(state, f)  # through a Python file: a full disk is an OSError, not torch's "unexpected pos"
+    except OSError as err:
+        if err.errno not in DISK_FULL:
+            raise
+        free = shutil.disk_usage(Path(path).parent).free
+        kept = f"the previous {Path(path).name} is kept" if Path(path).exists() else f"no {Path(path).name} exists yet"
+        raise DiskFullError(
+            err.errno,
+            f"cannot write {path}: {os.strerror(err.errno)} ({free / 2**20:.1f} MiB free on {Path(path).parent}); "
+            f"{kept}. Free some space and run again to resume",
+        ) from err
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`, tensors mapped to ``device``."""
+    """Read a checkpoint written by :func:`save_checkpoint`, tensors mapped to ``device`` (RNG states stay bytes)."""
     return torch.load(path, map_location=device, weights_only=True)
+
+
+def load_weights(path: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    """Only the model state dict of a checkpoint, on ``device``; the rest of the file is mapped, never read."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    return {name: tensor.to(device) for name, tensor in ckpt["model"].items()}

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from dca.train.config import PRESETS, dump_config, load_config, parse_overrides
-from dca.train.loop import PREEMPTED_EXIT_CODE, DivergedError, Preempted, train
+from dca.train.config import PRESETS, RunConfig, dump_config, load_config, parse_overrides
+from dca.train.stop import PREEMPTED_EXIT_CODE, Preempted, StopRequest
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,16 +35,29 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Resolve the config and train; exit code 0 done, 1 diverged, PREEMPTED_EXIT_CODE stopped by SIGTERM."""
-    config = load_config(args.config, parse_overrides(args.overrides))
-    if args.print_config:
-        print(dump_config(config), end="")
-        return 0
+    """Resolve the config and train; exit code 0 done, 1 failed (diverged, disk full, folder locked),
+    PREEMPTED_EXIT_CODE stopped by SIGTERM (at any moment, start-up included)."""
+    with StopRequest() as stop:  # before torch is imported: a SIGTERM from here on means "requeue"
+        try:
+            config = load_config(args.config, parse_overrides(args.overrides))
+            if args.print_config:
+                print(dump_config(config), end="")
+                return 0
+            print(f"[dca train] {config.run_dir}: starting", file=sys.stderr, flush=True)
+            return _train(config, stop)
+        except Preempted:
+            return PREEMPTED_EXIT_CODE
+
+
+def _train(config: RunConfig, stop: StopRequest) -> int:
+    """Import the training engine (torch: seconds) and train; runtime failures exit 1 with their message."""
+    from dca.train.checkpoint import DiskFullError
+    from dca.train.lock import RunLockedError
+    from dca.train.loop import DivergedError, train
+
     try:
-        train(config)
-    except Preempted:
-        return PREEMPTED_EXIT_CODE
-    except DivergedError as err:
+        train(config, stop=stop)
+    except (DivergedError, DiskFullError, RunLockedError) as err:
         print(f"dca train: error: {err}", file=sys.stderr)
         return 1
     return 0

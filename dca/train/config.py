@@ -24,6 +24,7 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("none", "cosine", "poly")
 DEVICES = ("auto", "cuda", "cpu")
 AMP_MODES = ("none", "bf16", "fp16")
+DETERMINISM = ("auto", "seeded", "strict")
 RESOLUTIONS = ("model", "original")
 PREDICTION_FORMATS = ("png", "npy")
 
@@ -55,19 +56,21 @@ class DataConfig:
 
     ``inputs`` are the model's forward arguments in order: ``image`` or an enhancement method
     cached under ``enhanced/<method>`` (``[image]`` single input; ``[image, fuzzy]`` for DIN).
+    ``workers``: DataLoader worker processes; None (the default) uses the job's CPUs
+    (:func:`dca.data.loader.default_workers`), 0 loads in the training process.
     """
 
     root: str
     size: int = 224
     inputs: tuple[str, ...] = ("image",)
     augment: bool = True
-    workers: int = 0
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         _check_positive("data.size", self.size)
         if not 1 <= len(self.inputs) <= 2:
             raise ValueError(f"data.inputs must list one or two inputs, got {list(self.inputs)}")
-        if self.workers < 0:
+        if self.workers is not None and self.workers < 0:
             raise ValueError(f"data.workers must be >= 0, got {self.workers}")
 
     @property
@@ -111,18 +114,27 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class DeviceConfig:
-    """Where and how to run: device, mixed precision, memory layout, compilation, determinism, CPU threads."""
+    """Where and how to run: device, mixed precision, memory layout, compilation, determinism, CPU threads.
+
+    ``amp`` and ``channels_last`` apply on CUDA only (the CPU runs fp32): bf16 autocast and channels_last
+    by default, ``amp: none`` for fp32. ``determinism``: ``strict`` is bit-exact (deterministic kernels
+    only, no TF32, no cuDNN autotuning; an op without a deterministic kernel stops the run naming it),
+    ``seeded`` is seeded but fast (TF32 and cuDNN autotuning on CUDA: repeat runs differ in the last bits),
+    ``auto`` is strict on the CPU and seeded on CUDA. The former ``deterministic: true/false`` reads as
+    ``strict``/``seeded``.
+    """
 
     name: str = "auto"
-    amp: str = "none"
-    channels_last: bool = False
+    amp: str = "bf16"
+    channels_last: bool = True
     compile: bool = False
-    deterministic: bool = True
+    determinism: str = "auto"
     threads: int | None = None
 
     def __post_init__(self) -> None:
         _check_choice("device.name", self.name, DEVICES)
         _check_choice("device.amp", self.amp, AMP_MODES)
+        _check_choice("device.determinism", self.determinism, DETERMINISM)
         if self.threads is not None:
             _check_positive("device.threads", self.threads)
 
@@ -258,9 +270,23 @@ def _required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
 
+def _legacy_determinism(merged: dict[str, Any]) -> dict[str, Any]:
+    """Read the former ``device.deterministic`` flag as ``device.determinism`` (true: strict, false: seeded)."""
+    device = merged.get("device")
+    if not isinstance(device, dict) or "deterministic" not in device:
+        return merged
+    device = dict(device)
+    flag = device.pop("deterministic")
+    if "determinism" in device:
+        raise KeyError("device.deterministic is replaced by device.determinism: give only device.determinism")
+    if not isinstance(flag, bool):
+        raise TypeError(f"device.deterministic must be true or false, got {flag!r} (prefer device.determinism)")
+    return {**merged, "device": {**device, "determinism": "strict" if flag else "seeded"}}
+
+
 def resolve_config(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> RunConfig:
     """Resolve a config dict: its ``preset`` (if any) first, then its own keys, then ``overrides``."""
-    merged = deep_merge(raw, overrides or {})
+    merged = _legacy_determinism(deep_merge(raw, overrides or {}))
     preset = merged.get("preset")
     if preset is not None:
         if preset not in PRESETS:

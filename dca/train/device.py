@@ -34,21 +34,49 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def configure_torch(config: DeviceConfig, device: torch.device) -> None:
-    """Thread count and determinism flags; on CUDA deterministic mode only warns for ops without a
-    deterministic kernel (several pooling/upsampling backwards), on the CPU it is strict."""
+def determinism(config: DeviceConfig, device: torch.device) -> str:
+    """The run's determinism mode: ``strict`` or ``seeded`` (``auto``: strict on the CPU, seeded on CUDA)."""
+    if config.determinism != "auto":
+        return config.determinism
+    return "seeded" if device.type == "cuda" else "strict"
+
+
+def configure_torch(config: DeviceConfig, device: torch.device) -> str:
+    """Thread count, determinism and fast-math flags; return the determinism mode in force.
+
+    ``strict``: deterministic algorithms without ``warn_only`` (an op with no deterministic kernel
+    raises, see :func:`strict_error`), fp32 matmuls in full precision, no cuDNN autotuning.
+    ``seeded``: TF32 matmuls and convolutions and cuDNN autotuning on CUDA.
+    """
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    if config.deterministic:
+    mode = determinism(config, device)
+    strict = mode == "strict"
+    if strict:
         if device.type == "cuda":
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-    else:
-        if torch.are_deterministic_algorithms_enabled():  # the call imports torch._inductor: seconds
-            torch.use_deterministic_algorithms(False)
-        torch.backends.cudnn.benchmark = device.type == "cuda"
+        torch.use_deterministic_algorithms(True)
+    elif torch.are_deterministic_algorithms_enabled():  # the call imports torch._inductor: seconds
+        torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.deterministic = strict
+    torch.backends.cudnn.benchmark = device.type == "cuda" and not strict
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = not strict
+        torch.backends.cudnn.allow_tf32 = not strict
+        torch.set_float32_matmul_precision("highest" if strict else "high")
+    return mode
+
+
+def strict_error(err: RuntimeError) -> ValueError | None:
+    """A clear error for an op that has no deterministic kernel under ``determinism: strict``, else None."""
+    text = str(err)
+    if "does not have a deterministic implementation" not in text:
+        return None
+    op = text.split(" does not have", 1)[0].strip()
+    return ValueError(
+        f"device.determinism: strict: the op {op} has no deterministic kernel on this device, so the run cannot "
+        "be bit-exact; use device.determinism: seeded (seeded, fast, not bit-exact) or a model without this op"
+    )
 
 
 def amp_dtype(config: DeviceConfig, device: torch.device) -> torch.dtype | None:
@@ -71,6 +99,14 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> Iterator[None]:
 def make_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
     """A GradScaler, enabled only for fp16 (bf16 and fp32 need no loss scaling)."""
     return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+
+def restore_scaler(scaler: torch.amp.GradScaler, state: dict, log: Log) -> None:
+    """Load a saved scaler state; a run resumed in fp16 after one without loss scaling starts a fresh scale."""
+    if scaler.is_enabled() and not state:
+        log("the checkpoint has no loss-scaler state (saved without fp16): starting the fp16 loss scale afresh")
+        return
+    scaler.load_state_dict(state)
 
 
 def prepare_model(model: nn.Module, config: DeviceConfig, device: torch.device) -> nn.Module:

@@ -1,32 +1,35 @@
 """The training loop: epochs, validation and model selection, checkpoints, resume, preemption, divergence.
 
-``train(config)`` runs (or resumes, or skips) one run. Its run folder holds ``config.yaml`` (the
-resolved config), ``last.pt`` and ``best.pt``, ``metrics.csv`` and ``dvclive/`` (one row per
-epoch) and, written last to mark completion, ``summary.json``.
+``train(config)`` runs (or resumes, or skips) one run. Its run folder (:class:`dca.layout.RunDir`) holds
+``last.pt`` and ``best.pt`` (each with the resolved config the run was trained with, which a resume
+checks against the config given), ``curves.csv`` (one row per epoch) and, written last to mark
+completion, ``summary.json``. The run config itself (``run.yaml``) is the caller's: never written here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import signal
 import sys
-import threading
 import time
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
-from dca.data.loader import read_index
+from dca import metrics
+from dca.data.loader import default_workers, read_index
+from dca.layout import BEST_CHECKPOINT as BEST
+from dca.layout import LAST_CHECKPOINT as LAST
+from dca.layout import RunDir
 from dca.train import setup
-from dca.train.batches import epoch_batches, make_loader, model_inputs
-from dca.train.checkpoint import BEST, LAST, load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from dca.train.config import RunConfig, dump_config, to_dict
+from dca.train.batches import EpochLoader, epoch_batches, model_inputs
+from dca.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from dca.train.config import RunConfig, to_dict
 from dca.train.device import (
     Log,
     amp_dtype,
@@ -34,17 +37,20 @@ from dca.train.device import (
     configure_torch,
     make_scaler,
     prepare_model,
+    restore_scaler,
     seed_everything,
     select_device,
+    strict_error,
     to_device,
 )
 from dca.train.history import EpochLog
+from dca.train.lock import run_lock
 from dca.train.losses import SegmentationLoss, to_labels
-from dca.utils.io import write_json, write_text
+from dca.train.runlog import RunLog
+from dca.train.stop import PREEMPTED_EXIT_CODE, Preempted, StopRequest
+from dca.utils.io import remove_stale_temps, write_json
 
-PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: "try again later", the job can be requeued
-CONFIG_FILE = "config.yaml"
-SUMMARY_FILE = "summary.json"
+SYNC_EVERY = 32  # training steps between reads of the device-side loss sum (each read waits for the GPU)
 TEST_SELECTION_NOTE = (
     "best epoch selected on the TEST split (the papers' protocol): test scores of this run are optimistically biased"
 )
@@ -52,10 +58,6 @@ TEST_SELECTION_NOTE = (
 
 class DivergedError(RuntimeError):
     """The loss, or the model after an epoch, became NaN or infinite; no checkpoint was written from it."""
-
-
-class Preempted(Exception):
-    """SIGTERM arrived; ``last.pt`` holds the state at the point where training stopped."""
 
 
 def log_message(message: str) -> None:
@@ -87,14 +89,10 @@ def selection_info(config: RunConfig) -> dict[str, Any]:
     return info
 
 
-def batch_dice(pred: torch.Tensor, ref: torch.Tensor, num_labels: int) -> torch.Tensor:
-    """Per-image Dice (B,) of label maps, averaged over foreground labels (both empty: 1)."""
-    scores = []
-    for label in range(1, num_labels):
-        p, r = (pred == label).flatten(1), (ref == label).flatten(1)
-        inter, size = (p & r).sum(1), p.sum(1) + r.sum(1)
-        scores.append(torch.where(size > 0, 2.0 * inter / size.clamp(min=1), 1.0))
-    return torch.stack(scores, 1).mean(1)
+def image_dice(pred: np.ndarray, ref: np.ndarray, num_labels: int) -> list[float]:
+    """Per-image Dice of label maps (B, H, W): the mean over foreground labels of :func:`dca.metrics.dice`."""
+    labels = range(1, num_labels)
+    return [float(np.mean([metrics.dice(p == k, r == k) for k in labels])) for p, r in zip(pred, ref, strict=True)]
 
 
 def forward_loss(
@@ -104,11 +102,11 @@ def forward_loss(
     target: torch.Tensor,
     device: torch.device,
     amp: torch.dtype | None,
-) -> torch.Tensor:
-    """Loss of one batch: the forward under autocast when AMP is on, the loss in full precision."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and loss of one batch: the forward under autocast when AMP is on, the loss in full precision."""
     with autocast(device, amp):
         logits = net(*inputs)
-    return criterion(logits, target)
+    return logits, criterion(logits, target)
 
 
 def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler) -> None:
@@ -119,25 +117,24 @@ def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, scaler:
     scaler.update()
 
 
-class _StopRequest:
-    """Records SIGTERM while active (main thread only), so training stops at the next safe point."""
+class LossSum:
+    """An epoch's running loss sum and its first non-finite step, kept on the device: adding queues two small
+    kernels and never waits for the GPU; :meth:`read` (every :data:`SYNC_EVERY` steps) does."""
 
-    def __init__(self) -> None:
-        self.requested = False
-        self._installed = threading.current_thread() is threading.main_thread()
-        self._previous: Any = signal.SIG_DFL
+    def __init__(self, start: float, device: torch.device) -> None:
+        self.total = torch.tensor(start, dtype=torch.float64, device=device)
+        self.bad_step = torch.tensor(-1, dtype=torch.int64, device=device)
 
-    def __enter__(self) -> _StopRequest:
-        if self._installed:
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        return self
+    def add(self, loss: torch.Tensor, step: int) -> None:
+        """Add one step's loss; remember ``step`` if it is the first with a non-finite loss."""
+        loss = loss.detach()
+        self.bad_step = torch.where((self.bad_step < 0) & ~torch.isfinite(loss), step, self.bad_step)
+        self.total += loss.double()
 
-    def _handle(self, signum: int, frame: types.FrameType | None) -> None:
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        if self._installed:
-            signal.signal(signal.SIGTERM, self._previous if self._previous is not None else signal.SIG_DFL)
+    def read(self) -> tuple[float, int | None]:
+        """The sum so far and the first non-finite step (None when every loss was finite)."""
+        bad = int(self.bad_step)
+        return float(self.total), None if bad < 0 else bad
 
 
 @dataclass
@@ -158,12 +155,17 @@ class Trainer:
     def __init__(self, config: RunConfig, log: Log = log_message) -> None:
         self.config, self.log = config, log
         self.run_dir = config.run_dir
+        self.run = RunDir(config.run_dir)
         self.device = select_device(config.device, log)
-        configure_torch(config.device, self.device)
+        self.determinism = configure_torch(config.device, self.device)
         seed_everything(config.seed)
         self.train_set = setup.make_dataset(config, "train", augment=config.data.augment)
         self.split = selection_split(config)
         self.monitor_set = setup.make_dataset(config, self.split, augment=False) if self.split else None
+        self.workers = default_workers() if config.data.workers is None else config.data.workers
+        pin = self.device.type == "cuda"
+        self.train_loader = EpochLoader(self.train_set, self.workers, config.seed, pin)
+        self.monitor_loader = EpochLoader(self.monitor_set, self.workers, config.seed, pin) if self.split else None
         self.num_labels = len(self.train_set.info["labels"])
         in_channels = setup.input_channels(self.train_set, config.data.inputs)
         self.model = setup.build_run_model(config, in_channels, setup.num_outputs(self.train_set.info["labels"]))
@@ -174,6 +176,8 @@ class Trainer:
         self.scaler = make_scaler(self.device, self.amp)
         self.criterion = SegmentationLoss(config.loss)
         self.progress = Progress()
+        self.saved: tuple[int, int] | None = None  # (epoch, step) that last.pt holds, None before it exists
+        self.losses = LossSum(0.0, self.device)
 
     # ------------------------------------------------------------------ state
 
@@ -196,14 +200,20 @@ class Trainer:
 
     def resume(self) -> None:
         """Load ``last.pt`` if there is one (weights, optimiser, schedule, scaler, progress, RNG states)."""
-        path = self.run_dir / LAST
+        path = self.run.last
         if not path.exists():
             return
         ckpt = load_checkpoint(path, self.device)
+        self.restore(ckpt)
+        where = f", {ckpt['step']} step(s) into epoch {ckpt['epoch'] + 1}" if ckpt["step"] else ""
+        self.log(f"resuming from {path}: {ckpt['epoch']} epoch(s) done{where}")
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        """Continue from the checkpoint dict ``ckpt`` (as :func:`load_checkpoint` gives it, on any device)."""
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.scaler.load_state_dict(ckpt["scaler"])
+        restore_scaler(self.scaler, ckpt["scaler"], self.log)
         self.progress = Progress(
             epoch=ckpt["epoch"],
             step=ckpt["step"],
@@ -212,42 +222,66 @@ class Trainer:
             best_epoch=ckpt["best"]["epoch"],
             history=ckpt["history"],
         )
+        self.saved = (ckpt["epoch"], ckpt["step"])
         set_rng_state(ckpt["rng"])
-        where = f", {ckpt['step']} step(s) into epoch {ckpt['epoch'] + 1}" if ckpt["step"] else ""
-        self.log(f"resuming from {path}: {ckpt['epoch']} epoch(s) done{where}")
+
+    def _save_last(self) -> None:
+        """Write ``last.pt`` from the current state."""
+        save_checkpoint(self.run.last, self.state())
+        self.saved = (self.progress.epoch, self.progress.step)
+
+    def _last_good(self) -> str:
+        """What a diverged run leaves to fall back on, said as it is."""
+        if self.saved is None or not self.run.last.exists():
+            return f"no checkpoint was written ({self.run.last} does not exist): lower optim.lr and start again"
+        epoch, step = self.saved
+        where = f", {step} step(s) into epoch {epoch + 1}" if step else ""
+        return f"the last good checkpoint is {self.run.last} ({epoch} epoch(s) done{where})"
 
     # ------------------------------------------------------------------ steps
 
-    def train_step(self, batch: dict[str, Any], epoch: int, step: int) -> float:
-        """One optimisation step; raises :class:`DivergedError` (before updating) on a non-finite loss."""
+    def _batch(self, batch: dict[str, Any]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The model inputs and the target mask of a collated batch, on the device."""
         inputs = model_inputs(batch, self.config.data.inputs, self.device, self.config.device.channels_last)
-        target = to_device(batch["mask"], self.device, False)
-        loss = forward_loss(self.net, self.criterion, inputs, target, self.device, self.amp)
-        value = loss.item()
-        if not math.isfinite(value):
+        return inputs, to_device(batch["mask"], self.device, False)
+
+    def train_step(self, batch: dict[str, Any], epoch: int, step: int) -> None:
+        """One optimisation step; its loss joins :attr:`losses` on the device (checked by :meth:`_read_losses`)."""
+        inputs, target = self._batch(batch)
+        try:
+            _, loss = forward_loss(self.net, self.criterion, inputs, target, self.device, self.amp)
+            self.losses.add(loss, step)
+            optimizer_step(loss, self.optimizer, self.scaler)
+        except RuntimeError as err:
+            clear = strict_error(err)
+            if clear is None:
+                raise
+            raise clear from err
+
+    def _read_losses(self, epoch: int) -> None:
+        """Bring the device-side loss sum into :attr:`progress`; raise :class:`DivergedError` naming the first
+        non-finite step (nothing is saved from such a state)."""
+        total, bad = self.losses.read()
+        if bad is not None:
             raise DivergedError(
-                f"loss is {value} at epoch {epoch + 1}, step {step + 1}: training stopped; "
-                f"the last good checkpoint is {self.run_dir / LAST} ({self.progress.epoch} epoch(s) done)"
+                f"loss is not finite at epoch {epoch + 1}, step {bad + 1}: training stopped; {self._last_good()}"
             )
-        optimizer_step(loss, self.optimizer, self.scaler)
-        return value
+        self.progress.loss_sum = total
 
     @torch.no_grad()
     def validate(self, epoch: int) -> dict[str, float]:
         """Loss and mean per-image Dice on the selection split at the training resolution."""
         self.net.eval()
         batches = epoch_batches(len(self.monitor_set), self.config.eval.batch, self.config.seed, epoch, shuffle=False)
-        loader = make_loader(self.monitor_set, batches, self.config.data.workers, self.config.seed, epoch, False)
-        loss_sum, dice_sum = 0.0, 0.0
-        for batch in loader:
-            inputs = model_inputs(batch, self.config.data.inputs, self.device, self.config.device.channels_last)
-            target = to_device(batch["mask"], self.device, False)
-            with autocast(self.device, self.amp):
-                logits = self.net(*inputs)
-            loss_sum += self.criterion(logits, target).item()
-            dice_sum += batch_dice(to_labels(logits), target, self.num_labels).sum().item()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        dice: list[float] = []
+        for batch in self.monitor_loader.epoch(batches):
+            inputs, target = self._batch(batch)
+            logits, loss = forward_loss(self.net, self.criterion, inputs, target, self.device, self.amp)
+            loss_sum += loss.double()
+            dice += image_dice(to_labels(logits).cpu().numpy(), batch["mask"].numpy(), self.num_labels)
         self.net.train()
-        return {f"{self.split}_loss": loss_sum / len(batches), f"{self.split}_dice": dice_sum / len(self.monitor_set)}
+        return {f"{self.split}_loss": float(loss_sum) / len(batches), f"{self.split}_dice": float(np.mean(dice))}
 
     def _check_finite(self, epoch: int, scores: dict[str, float]) -> None:
         """Raise :class:`DivergedError` if the weights or the validation numbers are not finite."""
@@ -257,45 +291,51 @@ class Trainer:
         if not finite:
             raise DivergedError(
                 f"model diverged during epoch {epoch + 1} (non-finite weights or {self.split} scores {scores}): "
-                f"training stopped; the last good checkpoint is {self.run_dir / LAST}"
+                f"training stopped; {self._last_good()}"
             )
 
-    def _preempt(self, where: str) -> None:
-        """Save ``last.pt`` at this point and raise :class:`Preempted`."""
-        save_checkpoint(self.run_dir / LAST, self.state())
-        self.log(f"SIGTERM: saved {self.run_dir / LAST} {where}; exiting with code {PREEMPTED_EXIT_CODE} to requeue")
+    def _preempt(self, epoch: int, where: str) -> None:
+        """Save ``last.pt`` at this point (never from a diverged state) and raise :class:`Preempted`."""
+        self._check_finite(epoch, {})
+        self._save_last()
+        self.log(f"SIGTERM: saved {self.run.last} {where}; exiting with code {PREEMPTED_EXIT_CODE} to requeue")
         raise Preempted(where)
 
     # ------------------------------------------------------------------ epochs
 
-    def run_epoch(self, epoch: int, stop: _StopRequest, bar_postfix: dict[str, str]) -> None:
-        """Train the rest of ``epoch`` (from ``progress.step``), then validate, select, save and log it."""
+    def run_epoch(self, epoch: int, stop: StopRequest, bar_postfix: dict[str, str]) -> None:
+        """Train the rest of ``epoch`` (from ``progress.step``), then validate it and :meth:`end_epoch`."""
         cfg, p = self.config, self.progress
         started = time.perf_counter()
         self.train_set.set_epoch(epoch)
         batches = epoch_batches(len(self.train_set), cfg.batch_size, cfg.seed, epoch)
-        loader = make_loader(
-            self.train_set, batches[p.step :], cfg.data.workers, cfg.seed, epoch, self.device.type == "cuda"
-        )
+        self.losses = LossSum(p.loss_sum, self.device)
         self.net.train()
-        with tqdm(total=len(batches), initial=p.step, desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr) as bar:
-            for batch in loader:
-                p.loss_sum += self.train_step(batch, epoch, p.step)
+        desc = f"epoch {epoch + 1}/{cfg.epochs}"
+        with tqdm(total=len(batches), initial=p.step, desc=desc, file=sys.stderr, disable=not _terminal()) as bar:
+            for batch in self.train_loader.epoch(batches[p.step :]):
+                self.train_step(batch, epoch, p.step)
                 p.step += 1
-                bar_postfix["loss"] = f"{p.loss_sum / p.step:.4f}"
-                bar.set_postfix(bar_postfix, refresh=False)
                 bar.update()
+                if stop.requested or p.step % SYNC_EVERY == 0 or p.step == len(batches):
+                    self._read_losses(epoch)
+                    bar_postfix["loss"] = f"{p.loss_sum / p.step:.4f}"
+                    bar.set_postfix(bar_postfix, refresh=False)
                 if stop.requested and p.step < len(batches):
-                    self._preempt(f"after step {p.step} of epoch {epoch + 1}")
+                    self._preempt(epoch, f"after step {p.step} of epoch {epoch + 1}")
             row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": p.loss_sum / len(batches)}
-            if self.monitor_set is not None:
-                scores = self.validate(epoch)
-                self._check_finite(epoch, scores)
-                row.update(scores)
+            scores = self.validate(epoch) if self.monitor_set is not None else {}
+            self._check_finite(epoch, scores)
+            row.update(scores)
+            if scores:
                 bar_postfix[f"{self.split}_dice"] = f"{scores[f'{self.split}_dice']:.4f}"
                 bar.set_postfix(bar_postfix)
-            else:
-                self._check_finite(epoch, {})
+        self.end_epoch(epoch, row, started)
+
+    def end_epoch(self, epoch: int, row: dict[str, Any], started: float) -> None:
+        """Close a finished ``epoch``: step the schedule, record its row, select, save ``best.pt`` (when better)
+        and ``last.pt``."""
+        p = self.progress
         row["lr"] = self.optimizer.param_groups[0]["lr"]
         self.scheduler.step()
         row["time_s"] = time.perf_counter() - started
@@ -304,28 +344,44 @@ class Trainer:
         score = row.get(f"{self.split}_dice")
         if self.config.selection != "last" and (p.best_score is None or score > p.best_score):
             p.best_score, p.best_epoch = score, epoch + 1
-            save_checkpoint(self.run_dir / BEST, self.state())
-        save_checkpoint(self.run_dir / LAST, self.state())
+            save_checkpoint(self.run.best, self.state())
+        self._save_last()
 
-    def fit(self) -> dict[str, Any]:
-        """Train all remaining epochs and return the summary (raises Preempted or DivergedError)."""
+    def _epoch_line(self, started_epoch: int) -> str:
+        """One plain line per epoch for logs: epoch, loss, selection Dice, time and the time left."""
+        p, row = self.progress, self.progress.history[-1]
+        score = f", {self.split}_dice {row[f'{self.split}_dice']:.4f}" if self.split else ""
+        done_here = p.history[started_epoch:]
+        eta = sum(r["time_s"] for r in done_here) / len(done_here) * (self.config.epochs - p.epoch)
+        return (
+            f"epoch {p.epoch}/{self.config.epochs}: train_loss {row['train_loss']:.4f}{score}, "
+            f"{row['time_s']:.1f} s, ETA {_duration(eta)}"
+        )
+
+    def fit(self, stop: StopRequest) -> dict[str, Any]:
+        """Train all remaining epochs and return the summary (raises Preempted or DivergedError).
+
+        ``stop`` is switched from stopping at once to stopping at the next safe point once training starts.
+        """
         self.resume()
         epoch_log = EpochLog(self.run_dir, self.progress.history)
         postfix: dict[str, str] = {}
+        first = self.progress.epoch
         try:
-            with _StopRequest() as stop:
-                for epoch in range(self.progress.epoch, self.config.epochs):
-                    self.run_epoch(epoch, stop, postfix)
-                    epoch_log.append(self.progress.history[-1])
-                    if stop.requested and epoch + 1 < self.config.epochs:
-                        self.log(f"SIGTERM: {self.run_dir / LAST} holds epoch {epoch + 1}")
-                        raise Preempted(f"after epoch {epoch + 1}")
+            stop.start_training()
+            for epoch in range(self.progress.epoch, self.config.epochs):
+                self.run_epoch(epoch, stop, postfix)
+                epoch_log.append(self.progress.history[-1])
+                self.log(self._epoch_line(first))
+                if stop.requested and epoch + 1 < self.config.epochs:
+                    self.log(f"SIGTERM: {self.run.last} holds epoch {epoch + 1}")
+                    raise Preempted(f"after epoch {epoch + 1}")
         finally:
             epoch_log.close()
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
-        """The finished run's summary: selection (test selection marked), best and final epochs, cost."""
+        """The finished run's summary: selection (test selection marked), best and final epochs, cost, how it ran."""
         p = self.progress
         best_epoch = p.epoch if self.config.selection == "last" else p.best_epoch
         return {
@@ -341,38 +397,100 @@ class Trainer:
             "final": p.history[-1],
             "parameters": sum(t.numel() for t in self.model.parameters()),
             "device": str(self.device),
+            "determinism": self.determinism,
+            "precision": "fp32" if self.amp is None else str(self.amp).removeprefix("torch."),
+            "channels_last": self.config.device.channels_last and self.device.type == "cuda",
+            "compile": self.config.device.compile,
+            "workers": self.workers,
             "train_time_s": sum(row["time_s"] for row in p.history),
         }
 
 
-def _prepare_run_dir(config: RunConfig) -> None:
-    """Check that an existing run (``last.pt``) was made with this config (device aside); write ``config.yaml``."""
-    run_dir = config.run_dir
-    path = run_dir / CONFIG_FILE
-    if (run_dir / LAST).exists() and path.exists():
-        old = yaml.safe_load(path.read_text(encoding="utf-8"))
-        new = to_dict(config)
-        changed = sorted(k for k in set(old) | set(new) if k != "device" and old.get(k) != new.get(k))
-        if changed:
-            raise ValueError(
-                f"{run_dir} holds a run made with a different config (keys {', '.join(changed)} differ); "
-                "use another output folder or delete the old run"
-            )
-    write_text(path, dump_config(config))
+def _terminal() -> bool:
+    """Whether stderr is a terminal: only then is the progress bar drawn (no ``\\r`` frames in log files)."""
+    return sys.stderr.isatty()
 
 
-def train(config: RunConfig, log: Log = log_message) -> dict[str, Any]:
+def _duration(seconds: float) -> str:
+    """``1h02m``, ``3m05s`` or ``12s``."""
+    s = round(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def trained_config(checkpoint: Path) -> dict[str, Any]:
+    """The resolved config (plain data) a checkpoint was trained with; tensors memory-mapped, not read."""
+    return torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["config"]
+
+
+def check_run_config(config: RunConfig, log: Log = log_message) -> None:
+    """Raise unless an existing run in ``config.run_dir`` (its ``last.pt``) was trained with ``config``
+    (``device`` and ``data.workers`` aside: a resume may run elsewhere, and neither changes the result);
+    a run folder never mixes two configs. Only ``epochs`` may change, see :func:`_continue_with_epochs`."""
+    last = RunDir(config.run_dir).last
+    if not last.exists():
+        return
+    old, new = trained_config(last), to_dict(config)
+    for plain in (old, new):
+        plain.get("data", {}).pop("workers", None)
+    changed = sorted(k for k in set(old) | set(new) if k != "device" and old.get(k) != new.get(k))
+    if changed == ["epochs"]:
+        _continue_with_epochs(config, old["epochs"], last, log)
+        return
+    if changed:
+        raise ValueError(
+            f"{config.run_dir} holds a run made with a different config (keys {', '.join(changed)} differ from "
+            f"{last}); use another output folder or delete the old run"
+        )
+
+
+def _continue_with_epochs(config: RunConfig, before: int, last: Path, log: Log) -> None:
+    """Let an unfinished run continue with a new ``epochs`` when its learning-rate schedule does not depend on
+    the epoch count (``optim.scheduler: none``); refuse, saying why, when it does."""
+    run, scheduler = config.run_dir, config.optim.scheduler
+    if scheduler != "none":
+        raise ValueError(
+            f"{run} was trained with epochs: {before}, and its optim.scheduler {scheduler!r} depends on the epoch "
+            f"count, so it cannot continue with epochs: {config.epochs}; keep epochs: {before}, or train anew in "
+            "another output folder"
+        )
+    done = torch.load(last, map_location="cpu", weights_only=True, mmap=True)["epoch"]
+    if done > config.epochs:
+        raise ValueError(f"{run} has {done} epoch(s) done already, more than epochs: {config.epochs}")
+    log(
+        f"epochs changed from {before} to {config.epochs}: continuing the run ({done} done; optim.scheduler "
+        "'none' does not depend on the epoch count)"
+    )
+
+
+def train(config: RunConfig, log: Log = log_message, stop: StopRequest | None = None) -> dict[str, Any]:
     """Run, resume or skip (already finished) the training run ``config``; return its summary.
 
-    Raises :class:`Preempted` after saving ``last.pt`` on SIGTERM and :class:`DivergedError`
-    on a non-finite loss (the last good checkpoint kept).
+    The run folder is locked for the whole call (a second ``dca train`` on it is refused), temporary
+    files left by kills are removed, and every message is also appended to the run's own log.
+    ``stop`` is the SIGTERM handling (``dca train`` installs it before importing torch; by default
+    one is installed here). Raises :class:`Preempted` on SIGTERM (``last.pt`` saved when training
+    had started) and :class:`DivergedError` on a non-finite loss (the last good checkpoint kept).
     """
-    summary_path = config.run_dir / SUMMARY_FILE
-    if summary_path.exists():
-        log(f"{config.run_dir} is finished ({SUMMARY_FILE} exists): nothing to do")
-        return json.loads(summary_path.read_text(encoding="utf-8"))
-    _prepare_run_dir(config)
-    summary = Trainer(config, log).fit()
-    write_json(summary_path, summary)
-    log(f"finished: {summary_path}")
-    return summary
+    run = RunDir(config.run_dir)
+    with contextlib.ExitStack() as stack:
+        stop = stop or stack.enter_context(StopRequest())
+        stack.enter_context(run_lock(run.lock, log))
+        log = stack.enter_context(RunLog(run.log, log))
+        try:
+            check_run_config(config, log)
+            if run.summary.exists():
+                log(f"{config.run_dir} is finished ({run.summary.name} exists): nothing to do")
+                return json.loads(run.summary.read_text(encoding="utf-8"))
+            for stale in remove_stale_temps(run.last) + remove_stale_temps(run.best):
+                log(f"removed {stale.name}, left by an interrupted checkpoint write")
+            summary = Trainer(config, log).fit(stop)
+        except Preempted as err:
+            if not stop.training:
+                kept = f"{run.last} is kept" if run.last.exists() else "no checkpoint yet"
+                log(f"SIGTERM during start-up ({kept}); exiting with code {PREEMPTED_EXIT_CODE} to requeue")
+            raise err from None
+        write_json(run.summary, summary)
+        log(f"finished: {run.summary}")
+        return summary

@@ -81,6 +81,19 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def remove_stale_temps(path: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files of ``path`` that :func:`atomic_path` left when a kill interrupted a write.
+
+    Only for a caller that knows no other process is writing ``path`` (e.g. the holder of a run folder's lock).
+    """
+    target = Path(path)
+    stale = re.compile(rf"^\.tmp-{re.escape(target.name)}\.[a-z0-9_]{{8}}{re.escape(target.suffix)}$")
+    removed = [p for p in target.parent.glob(f".tmp-{target.name}.*") if stale.match(p.name) and p.is_file()]
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed
+
+
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Atomically write ``text`` (UTF-8) to ``path``."""
     with atomic_path(path) as tmp:

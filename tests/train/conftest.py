@@ -81,7 +81,7 @@ def small_config(root: Path, out: Path, **overrides: Any) -> RunConfig:
     raw: dict[str, Any] = {
         "preset": "dca-glas",
         "model": {"name": "unet", "dca": True, "options": {"width": 0.125}},
-        "data": {"root": str(root), "size": 64},
+        "data": {"root": str(root), "size": 64, "workers": 0},
         "optim": {"lr": 3e-3},
         "epochs": 3,
         "batch_size": 4,

@@ -21,8 +21,9 @@ def test_train_then_evaluate_beats_trivial_predictors(discs: Path, make_config, 
     summary = train(make_config(out, epochs=4), log=messages.append)
 
     run = RunDir(out)
-    for path in (run.last, run.best, run.curves, run.summary):
+    for path in (run.last, run.best, run.curves, run.summary, run.log):
         assert path.exists(), path
+    assert not run.lock.exists()  # released on exit
     metrics_csv = pd.read_csv(run.curves)
     assert metrics_csv["epoch"].tolist() == [1, 2, 3, 4]
     assert summary["epochs"] == 4 and summary["test_selected"] is False

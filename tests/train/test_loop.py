@@ -7,10 +7,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from dca.layout import RunDir
 from dca.train import loop
 from dca.train.checkpoint import load_checkpoint
 from dca.train.losses import SegmentationLoss
@@ -40,18 +42,17 @@ def test_nan_loss_stops_the_run_naming_epoch_and_step(make_config, tmp_path: Pat
     assert load_checkpoint(out / "last.pt")["epoch"] == 1
     assert load_checkpoint(out / "best.pt")["epoch"] == 1
     assert not (out / "summary.json").exists()
-    assert len((out / "metrics.csv").read_text().splitlines()) == 2  # header + epoch 1
+    assert len(RunDir(out).curves.read_text().splitlines()) == 2  # header + epoch 1
 
 
 def test_non_finite_weights_after_an_epoch_never_become_best(make_config, tmp_path: Path, monkeypatch) -> None:
     original = loop.Trainer.train_step
 
-    def train_step(self: loop.Trainer, batch: dict[str, Any], epoch: int, step: int) -> float:
-        value = original(self, batch, epoch, step)
+    def train_step(self: loop.Trainer, batch: dict[str, Any], epoch: int, step: int) -> None:
+        original(self, batch, epoch, step)
         if (epoch, step) == (1, 3):  # the last step of epoch 2 leaves NaN weights behind
             with torch.no_grad():
                 next(self.model.parameters()).fill_(float("nan"))
-        return value
 
     monkeypatch.setattr(loop.Trainer, "train_step", train_step)
     out = tmp_path / "run"
@@ -95,7 +96,7 @@ def test_test_selection_is_marked_in_the_summary(make_config, tmp_path: Path) ->
     summary = loop.train(make_config(tmp_path / "run", epochs=1, selection="test"), log=lambda _: None)
     assert summary["test_selected"] is True and "TEST" in summary["selection_note"]
     assert summary["selection_split"] == "test" and "test_dice" in summary["best"]
-    header = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0]
+    header = RunDir(tmp_path / "run").curves.read_text().splitlines()[0]
     assert header == "epoch,train_loss,test_loss,test_dice,lr,time_s"
 
 
@@ -108,14 +109,15 @@ def test_a_different_config_does_not_resume_an_existing_run(make_config, tmp_pat
         loop.train(make_config(out, optim={"lr": 1e-3}), log=lambda _: None)
 
 
-def test_batch_dice_per_image() -> None:
-    ref = torch.zeros(3, 4, 4, dtype=torch.long)
+def test_image_dice_per_image() -> None:
+    ref = np.zeros((3, 4, 4), dtype=np.int64)
     ref[0, :2] = 1
-    pred = ref.clone()
+    pred = ref.copy()
     pred[1, 0, 0] = 1  # false positive on an empty reference
-    scores = loop.batch_dice(pred, ref, num_labels=2).tolist()
-    assert scores[0] == 1.0 and scores[1] == 0.0 and scores[2] == 1.0
-    assert math.isclose(loop.batch_dice(torch.ones_like(ref), ref, 2)[0].item(), 2 * 8 / (8 + 16), rel_tol=1e-6)
+    assert loop.image_dice(pred, ref, num_labels=2) == [1.0, 0.0, 1.0]
+    assert math.isclose(loop.image_dice(np.ones_like(ref), ref, 2)[0], 2 * 8 / (8 + 16), rel_tol=1e-6)
+    three = np.array([[[1, 2], [0, 0]]])
+    assert loop.image_dice(three, np.array([[[1, 0], [0, 0]]]), 3) == [0.5]  # label 1 right, label 2 spurious
 
 
 def test_summary_is_json_serialisable(make_config, tmp_path: Path) -> None:
