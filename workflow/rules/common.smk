@@ -105,7 +105,8 @@ def data_targets(groups=None):
 
 def eval_targets(groups=None):
     """The evaluation outputs of every run of `groups` (default: all)."""
-    return [str(path) for run in GRID.runs(groups) for path in (GRID.run_dir(run).eval_metrics, GRID.run_dir(run).eval_per_case)]
+    dirs = [GRID.run_dir(run) for run in GRID.runs(groups)]
+    return [str(path) for run_dir in dirs for path in (run_dir.eval_metrics, run_dir.eval_per_case)]
 
 
 def summary_targets(groups=None):
