@@ -69,6 +69,16 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _splits(args: argparse.Namespace) -> int:
+    """Print a prepared dataset's split sizes under a protocol as JSON."""
+    import json
+
+    from dca.data.splits import prepared_sizes
+
+    print(json.dumps(prepared_sizes(Path(args.dir), args.protocol)))
+    return 0
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``dca data`` and its sub-commands."""
     parser = subparsers.add_parser("data", help="dataset registry, download, conversion, synthetic data")
@@ -96,10 +106,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("dataset", help="registry name (dca data list)")
     p.add_argument("--raw", required=True, help="raw folder: the upstream layout itself or up to two levels above it")
     p.add_argument("--out", required=True, help="processed folder to create")
-    p.add_argument("--protocol", default=None, help="split protocol (default: the registry's, e.g. dca or din)")
+    p.add_argument(
+        "--protocol",
+        default=None,
+        help="split protocol: a registry name (dca data list), or paper / honest (the default's twin); "
+        "default: the registry's default (honest)",
+    )
     p.add_argument("--seed", type=int, default=None, help="split seed (default: the registry's)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=_prepare)
+
+    p = sub.add_parser(
+        "splits", help='print a prepared dataset\'s split sizes as JSON {"train": n, "val": n, "test": n}'
+    )
+    p.add_argument("dir", help="prepared dataset folder (holds dataset.json)")
+    p.add_argument(
+        "--protocol",
+        default="honest",
+        help="paper or honest (the twin of the protocol DIR was prepared with), or a registry protocol name",
+    )
+    p.set_defaults(func=_splits)
 
 
 def main(argv: list[str] | None = None) -> int:

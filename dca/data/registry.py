@@ -17,7 +17,9 @@ import yaml
 REGISTRY_PATH = Path(__file__).resolve().parent.parent / "resources" / "datasets.yaml"
 
 SOURCE_KINDS = ("url", "manual", "synthetic")
-PROTOCOL_KINDS = ("random", "official", "lists")
+PROTOCOL_KINDS = ("random", "official", "lists", "sklearn")
+#: ``honest``: selection on a validation split (the default); ``paper``: reruns a paper's split (see docs)
+PROTOCOL_ROLES = ("honest", "paper")
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,12 @@ class Intensity:
 
 @dataclass(frozen=True)
 class Protocol:
-    """A named split protocol (see :mod:`dca.data.splits` for the kinds)."""
+    """A named split protocol (see :mod:`dca.data.splits` for the kinds).
+
+    ``role`` is honest or paper; ``paper`` names an honest protocol's paper twin(s); ``val_fraction``
+    overrides the dataset's (0: no validation split, as the papers' code); ``subsets`` limits the cases
+    to these official subsets; ``test_size`` and ``random_state`` belong to the ``sklearn`` kind.
+    """
 
     name: str
     kind: str
@@ -70,6 +77,12 @@ class Protocol:
     fractions: tuple[tuple[str, float], ...] = ()
     lists: tuple[tuple[str, tuple[str, ...]], ...] = ()
     require_all: bool = True
+    role: str = "honest"
+    paper: tuple[str, ...] = ()
+    val_fraction: float | None = None
+    subsets: tuple[str, ...] = ()
+    test_size: float = 0.0
+    random_state: int = 42
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,25 @@ class DatasetSpec:
                 f"dataset {self.name!r} has no split protocol {key!r}; choose one of {sorted(self.protocols)}"
             )
         return self.protocols[key]
+
+    def resolve(self, alias: str, current: str) -> Protocol:
+        """The protocol ``alias`` names for a dataset prepared with ``current``: ``paper``, ``honest`` or a name."""
+        if alias not in ("paper", "honest"):
+            return self.protocol(alias)
+        now = self.protocol(current)
+        if alias == now.role:
+            return now
+        if alias == "paper":
+            twins = now.paper
+        else:
+            twins = tuple(p.name for p in self.protocols.values() if current in p.paper)
+        if len(twins) != 1:
+            raise ValueError(
+                f"dataset {self.name!r}: its {now.role} protocol {current!r} has "
+                + (f"several {alias} twins {list(twins)}" if twins else f"no {alias} twin")
+                + f"; name one with --protocol ({', '.join(sorted(self.protocols))})"
+            )
+        return self.protocols[twins[0]]
 
     def missing(self, where: Path) -> FileNotFoundError:
         """The error for a dataset that is not at ``where``: names it, the path, and how to get it."""
@@ -210,6 +242,16 @@ def _protocol(name: str, entry: _Entry) -> Protocol:
             )
     if kind == "lists":
         lists = {s: tuple(str(i) for i in entry.get(s, list)) for s in ("train", "test")}
+    test_size = float(entry.get("test_size", (int, float), 0.0))
+    if kind == "sklearn" and not 0 < test_size < 1:
+        raise ValueError(f"{entry.where}.test_size: a 'sklearn' protocol needs a test_size in (0, 1)")
+    role = entry.get("role", str, "honest")
+    if role not in PROTOCOL_ROLES:
+        raise ValueError(f"{entry.where}.role: {role!r} is not one of {PROTOCOL_ROLES}; fix the registry")
+    paper = entry.get("paper", (str, list), [])
+    val_fraction = entry.get("val_fraction", (int, float), None)
+    if val_fraction is not None and not 0 <= val_fraction < 1:
+        raise ValueError(f"{entry.where}.val_fraction: must be in [0, 1), got {val_fraction}")
     return Protocol(
         name=name,
         kind=kind,
@@ -217,6 +259,12 @@ def _protocol(name: str, entry: _Entry) -> Protocol:
         fractions=tuple(fractions.items()),
         lists=tuple(lists.items()),
         require_all=entry.get("require_all", bool, True),
+        role=role,
+        paper=(paper,) if isinstance(paper, str) else tuple(str(p) for p in paper),
+        val_fraction=None if val_fraction is None else float(val_fraction),
+        subsets=tuple(str(x) for x in entry.get("subsets", list, [])),
+        test_size=test_size,
+        random_state=entry.get("random_state", int, 42),
     )
 
 
@@ -234,6 +282,12 @@ def _dataset(name: str, entry: _Entry, defaults: _Entry) -> DatasetSpec:
     default = split.get("default", str)
     if default not in protocols:
         raise ValueError(f"{split.where}.default: {default!r} is not one of its protocols {sorted(protocols)}")
+    for protocol in protocols.values():
+        for twin in protocol.paper:
+            if twin not in protocols or protocols[twin].role != "paper":
+                raise ValueError(
+                    f"{protocols_entry.where}.{protocol.name}.paper: {twin!r} is not a paper protocol of this dataset"
+                )
     val_fraction = float(split.get("val_fraction", (int, float), defaults.get("val_fraction", (int, float))))
     if not 0 <= val_fraction < 1:
         raise ValueError(f"{split.where}: val_fraction must be in [0, 1), got {val_fraction}")

@@ -7,6 +7,15 @@ Protocol kinds:
   fraction) val, the rest train.
 * ``official``: the upstream defines train/test per case (GlaS file prefixes, MoNuSeg folders).
 * ``lists``: train/test ids listed in the registry (Synapse TransUNet split).
+* ``sklearn``: the official DCA code's ``sklearn.model_selection.train_test_split(units, test_size,
+  random_state=42)`` over the sorted units, transcribed (scikit-learn is no dependency; a test checks
+  equality with it): ``n_test = ceil(test_size * n)``, ``n_train = floor((1 - test_size) * n)``, a
+  ``numpy.random.RandomState(random_state).permutation(n)`` whose first ``n_test`` positions are test
+  and the next ``n_train`` train. E.g. 1000 -> 800/200 (0.2), 612 -> 459/153 (0.25), 30 -> 18/12 (0.4).
+
+A protocol's own ``val_fraction`` (0 for the paper protocols: the papers' code trains on the whole
+training split) replaces the dataset's; ``subsets`` keeps only the cases of those official subsets
+(ISIC 2018: the Task 1 training and test images that the DIN paper counts).
 
 A split unit is a case, or its group where cases share a subject (ACDC: both frames of a patient
 go to the same subset). When the protocol has no val subset, validation is carved out of train:
@@ -20,14 +29,16 @@ when ``f > 0``; train takes the remainder. E.g. 1000 -> 800/200, 612 -> 490/122 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 
-from dca.data.registry import Protocol
+from dca.data.registry import Protocol, get_dataset
 
 SUBSETS = ("train", "val", "test")
 ROUNDING = "count(n, f) = floor(n*f + 1/2), at least 1 when f > 0; train takes the remainder"
@@ -45,6 +56,8 @@ class Split:
     val: tuple[str, ...]
     test: tuple[str, ...]
     fractions: tuple[tuple[str, float], ...] = ()
+    role: str = "honest"
+    note: str = ""
 
     def subset_of(self) -> dict[str, str]:
         """Map case id -> subset name."""
@@ -58,6 +71,8 @@ class Split:
         """The JSON record written to dataset.json."""
         return {
             "protocol": self.protocol,
+            "role": self.role,
+            "note": self.note,
             "kind": self.kind,
             "seed": self.seed,
             "val_fraction": self.val_fraction,
@@ -91,6 +106,22 @@ def _random(units: list[str], fractions: Mapping[str, float], seed: int) -> dict
             "with a non-empty train set; add cases or use another protocol"
         )
     return {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}
+
+
+def sklearn_split(n: int, test_size: float, random_state: int) -> tuple[list[int], list[int]]:
+    """(train, test) positions of ``train_test_split(range(n), test_size=..., random_state=...)``, transcribed."""
+    n_test, n_train = math.ceil(test_size * n), math.floor((1.0 - test_size) * n)
+    if n_train == 0 or n_test == 0:
+        raise ValueError(f"only {n} split units: too few for test_size {test_size} with non-empty train and test")
+    permutation = np.random.RandomState(random_state).permutation(n)
+    return permutation[n_test : n_test + n_train].tolist(), permutation[:n_test].tolist()
+
+
+def _sklearn(units: list[str], protocol: Protocol) -> dict[str, list[str]]:
+    """The official DCA split of the sorted ``units``."""
+    ordered = sorted(units)
+    train, test = sklearn_split(len(ordered), protocol.test_size, protocol.random_state)
+    return {"train": [ordered[i] for i in train], "val": [], "test": [ordered[i] for i in test]}
 
 
 def _lists(units: list[str], protocol: Protocol) -> dict[str, list[str]]:
@@ -149,12 +180,18 @@ def make_split(
     ids = sorted(ids)
     if len(set(ids)) != len(ids):
         raise ValueError("case ids are not unique")
+    if protocol.val_fraction is not None:
+        val_fraction = protocol.val_fraction
+    if protocol.subsets:
+        ids = _in_subsets(ids, protocol, official or {})
     if protocol.kind == "official" and not set(ids) <= set(official or {}):
         raise ValueError(f"split protocol {protocol.name!r} is 'official' but the layout gives no subset per case")
     unit_subset = _unit_map(ids, groups, official)
     units = sorted(unit_subset)
     if protocol.kind == "random":
         by_unit = _random(units, dict(protocol.fractions), seed)
+    elif protocol.kind == "sklearn":
+        by_unit = _sklearn(units, protocol)
     elif protocol.kind == "lists":
         by_unit = _lists(units, protocol)
     else:
@@ -171,6 +208,55 @@ def make_split(
         kind=protocol.kind,
         seed=seed,
         val_fraction=val_fraction if carve else 0.0,
-        fractions=protocol.fractions,
+        fractions=protocol.fractions
+        + ((("test_size", protocol.test_size), ("random_state", protocol.random_state)) if protocol.test_size else ()),
+        role=protocol.role,
+        note=protocol.note,
         **members,
     )
+
+
+def _in_subsets(ids: list[str], protocol: Protocol, official: Mapping[str, str]) -> list[str]:
+    """The ids whose official subset is one the protocol draws from; every such subset must have cases."""
+    kept = [i for i in ids if official.get(i) in protocol.subsets]
+    for subset in protocol.subsets:
+        if not any(official.get(i) == subset for i in kept):
+            raise ValueError(
+                f"split protocol {protocol.name!r} ({protocol.note}) draws from the official {subset} cases, "
+                f"but the raw data has none; add them (see the dataset's download steps) or choose another protocol"
+            )
+    return kept
+
+
+def prepared_sizes(root: Path, protocol: str) -> dict[str, int]:
+    """Subset sizes of the prepared dataset at ``root`` under ``protocol`` (``paper``, ``honest`` or a name).
+
+    The protocol it was prepared with gives the recorded sizes; another one is recomputed from the case
+    ids, groups and official subsets that dataset.json records, with the seed it was prepared with.
+    """
+    path = Path(root) / "dataset.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: {root} is not a prepared dataset; run `dca data prepare` first")
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        spec, recorded = get_dataset(info["name"]), info["split"]
+        current, ids = recorded["protocol"], [i for s in SUBSETS for i in recorded[s]]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: not a readable dataset description ({err}); prepare the dataset again") from err
+    chosen = spec.resolve(protocol, current)
+    if chosen.name == current:
+        return {s: len(recorded[s]) for s in SUBSETS}
+    if (chosen.kind == "official" or chosen.subsets) and "official_subsets" not in info:
+        raise ValueError(
+            f"{path} records no official subsets (prepared by an older dca): prepare it again to see {chosen.name!r}"
+        )
+    try:
+        split = make_split(
+            ids, chosen, recorded["seed"], spec.val_fraction, info.get("groups"), info.get("official_subsets")
+        )
+    except ValueError as err:
+        raise ValueError(
+            f"{root} (prepared with protocol {current!r}) cannot be re-split by {chosen.name!r}: {err}. "
+            f"Prepare the raw data with --protocol {chosen.name}"
+        ) from err
+    return split.sizes()

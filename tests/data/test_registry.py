@@ -72,7 +72,10 @@ def test_issue_facts() -> None:
     )
     assert len(lists["train"]) == 18 and not set(lists["train"]) & set(lists["test"])
     assert registry["acdc"].labels == ("background", "rv", "myo", "lv")
-    assert set(registry["cvc"].protocols) == {"dca", "din"} and registry["cvc"].default_protocol == "dca"
+    assert (
+        set(registry["cvc"].protocols) == {"dca", "din", "dca-paper", "din-paper"}
+        and registry["cvc"].default_protocol == "dca"
+    )
     assert dict(registry["isic2018"].protocol("din").fractions) == {"val": 0.1, "test": 0.1}
     assert all(0 < s.val_fraction < 1 for s in registry.values())
 

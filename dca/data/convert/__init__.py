@@ -75,7 +75,7 @@ def prepare(
     """Convert the raw dataset ``name`` found in ``raw`` into the processed format at ``out``."""
     spec = get_dataset(name)
     raw, out = Path(raw), Path(out)
-    chosen = spec.protocol(protocol)
+    chosen = spec.resolve(protocol, spec.default_protocol) if protocol else spec.protocol()
     check_target(out, overwrite)
     layout, root = find_layout(spec, raw)
     module = layout_module(layout)
@@ -102,6 +102,8 @@ def prepare(
         groups={c.id: c.group for c in cases if c.group},
         official={c.id: c.subset for c in cases if c.subset},
     )
+    subset_of = split.subset_of()
+    cases = [c for c in cases if c.id in subset_of]  # a protocol's ``subsets`` may leave cases out
     source = {
         "raw": str(raw.resolve()),
         "layout": layout,
@@ -112,5 +114,9 @@ def prepare(
         "citation": spec.source.citation,
         "archives": [{"name": a.name, "url": a.url, "sha256": a.sha256} for a in spec.source.archives],
     }
-    write_processed(spec, cases, split, out, source, overwrite)
+    units = {
+        "groups": {c.id: c.group for c in cases if c.group},
+        "official_subsets": {c.id: c.subset for c in cases if c.subset},
+    }
+    write_processed(spec, cases, split, out, source, overwrite, units=units)
     return Prepared(out, layout, root, split)

@@ -1,8 +1,14 @@
 """ISIC 2018 Task 1 layout: ``ISIC2018_Task1-2_Training_Input/<id>.jpg`` +
-``ISIC2018_Task1_Training_GroundTruth/<id>_segmentation.png``."""
+``ISIC2018_Task1_Training_GroundTruth/<id>_segmentation.png``, and optionally the Task 1 test set
+(``ISIC2018_Task1-2_Test_Input`` + ``ISIC2018_Task1_Test_GroundTruth``, same naming) beside them.
+
+Cases carry their official subset (train or test), so a protocol can draw from the training images
+only (2,594) or from both sets (3,594, as the DIN paper counts).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from dca.data.convert.common import Case, list_files, paired_cases
@@ -10,7 +16,12 @@ from dca.data.registry import DatasetSpec
 
 IMAGES = "ISIC2018_Task1-2_Training_Input"
 MASKS = "ISIC2018_Task1_Training_GroundTruth"
-EXPECTED = f"ISIC 2018 Task 1: {IMAGES}/<id>.jpg and {MASKS}/<id>_segmentation.png"
+TEST_IMAGES = "ISIC2018_Task1-2_Test_Input"
+TEST_MASKS = "ISIC2018_Task1_Test_GroundTruth"
+EXPECTED = (
+    f"ISIC 2018 Task 1: {IMAGES}/<id>.jpg and {MASKS}/<id>_segmentation.png "
+    f"(optionally {TEST_IMAGES}/ and {TEST_MASKS}/ beside them)"
+)
 
 
 def detect(folder: Path) -> bool:
@@ -18,7 +29,17 @@ def detect(folder: Path) -> bool:
     return (folder / IMAGES).is_dir() and (folder / MASKS).is_dir()
 
 
+def _pairs(root: Path, images: str, masks: str, spec: DatasetSpec, subset: str) -> list[Case]:
+    """One case per JPEG in ``images``, its mask ``masks/<id>_segmentation.png``, tagged with ``subset``."""
+    found = paired_cases(
+        list_files(root / images, (".jpg", ".jpeg")), root / masks, spec, lambda s: f"{s}_segmentation"
+    )
+    return [dataclasses.replace(c, subset=subset) for c in found]
+
+
 def cases(root: Path, spec: DatasetSpec) -> list[Case]:
-    """One case per JPEG image, its mask ``<id>_segmentation.png``."""
-    images = list_files(root / IMAGES, (".jpg", ".jpeg"))
-    return paired_cases(images, root / MASKS, spec, mask_stem=lambda stem: f"{stem}_segmentation")
+    """The training cases, and the test cases when both test folders are there."""
+    found = _pairs(root, IMAGES, MASKS, spec, "train")
+    if (root / TEST_IMAGES).is_dir() and (root / TEST_MASKS).is_dir():
+        found += _pairs(root, TEST_IMAGES, TEST_MASKS, spec, "test")
+    return found

@@ -137,8 +137,13 @@ def write_processed(
     source: dict[str, object],
     overwrite: bool = False,
     workers: int | None = None,
+    units: dict[str, dict[str, str]] | None = None,
 ) -> Path:
-    """Write ``cases`` in the processed format to ``out`` (all or nothing); returns ``out``."""
+    """Write ``cases`` in the processed format to ``out`` (all or nothing); returns ``out``.
+
+    ``units`` (``groups``, ``official_subsets``: case id -> value) lets ``dca data splits`` recompute the
+    split of another protocol from the prepared folder alone.
+    """
     out = Path(out)
     check_target(out, overwrite)
     staging = staging_dir(out.parent, out.name)
@@ -161,6 +166,7 @@ def write_processed(
             "num_classes": spec.num_classes,
             "split": split.to_dict(),
             "empty_masks": {s: len(ids) for s, ids in empties.items()},
+            **(units or {}),
             "source": source,
         }
         write_json(staging / "dataset.json", description)
