@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 
 from dca.data.registry import DatasetSpec
 from dca.utils.io import staging_dir, write_text
+from dca.utils.progress import progress
 
 CHUNK = 1 << 20
 SUMS_FILE = "SHA256SUMS"
@@ -81,12 +82,18 @@ def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse | N
 def _receive(response: http.client.HTTPResponse, part: Path, append: bool, url: str) -> None:
     """Write the response body to ``part`` (appending when resuming); a short body keeps the part and raises."""
     length = response.headers.get("Content-Length")
-    with open(part, "ab" if append else "wb") as f:
+    start = part.stat().st_size if append and part.exists() else 0
+    total = start + int(length) if length is not None else None
+    with (
+        open(part, "ab" if append else "wb") as f,
+        progress(total, part.name[: -len(".part")], "B", True, initial=start) as bar,
+    ):
         received = 0
         try:
             while block := response.read(CHUNK):
                 f.write(block)
                 received += len(block)
+                bar.update(len(block))
             if length is not None and received < int(length):
                 raise ConnectionError(f"received {received} of {length} bytes")
         except (OSError, http.client.HTTPException) as err:

@@ -21,6 +21,7 @@ from PIL import Image
 
 from dca.enhance import enhance, params_dict
 from dca.utils.io import atomic_path, save_npy, write_json
+from dca.utils.progress import track
 
 PARAMS_FILE = "params.json"
 PNG_COMPRESS_LEVEL = 1  # zlib level: half the encoding time of Pillow's default 6 for ~12 % larger files
@@ -35,7 +36,7 @@ def enhance_dataset(processed_dir: Path, method: str, **params: Any) -> Path:
     if _read_record(out_dir) != record:
         _clear(out_dir)
         write_json(out_dir / PARAMS_FILE, record)
-    for case_id, source in cases:
+    for case_id, source in track(cases, len(cases), f"enhance {method} {root.name}", "images"):
         target = out_dir / output_name(case_id, source)
         if not target.exists():
             _enhance_case(source, target, method, record["params"])

@@ -23,6 +23,7 @@ from dca.data.convert.common import Case, Sample
 from dca.data.registry import DatasetSpec
 from dca.data.splits import Split
 from dca.utils.io import atomic_path, save_npy, staging_dir, trash_name, write_json, write_text
+from dca.utils.progress import track
 
 #: zlib level of the PNGs: 1 is ~3x faster to write than the default 6 and only ~10 % larger.
 PNG_COMPRESSION = 1
@@ -151,7 +152,8 @@ def write_processed(
     pool = ThreadPoolExecutor(max_workers=workers or min(8, 2 * (os.cpu_count() or 1)))
     try:
         try:
-            written = list(pool.map(lambda c: _write_case(c, spec, subset_of[c.id], staging), cases))
+            jobs = pool.map(lambda c: _write_case(c, spec, subset_of[c.id], staging), cases)
+            written = list(track(jobs, len(cases), f"prepare {spec.name}", "images" if spec.dims == 2 else "volumes"))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         rows = [row for row, _ in written]
