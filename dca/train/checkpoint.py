@@ -68,20 +68,30 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([_byte_tensor(s) for s in state["cuda"]])
 
 
+def _disk_full(err: BaseException | None) -> OSError | None:
+    """The out-of-space OSError in ``err`` or its chain (torch's writer re-raises it as a RuntimeError), or None."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in DISK_FULL:
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically (temporary file, fsync, rename); a full disk raises
     :class:`DiskFullError` naming the file and the free space, the previous ``path`` kept."""
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            torch.save(state, f)  # through a Python file: a full disk is an OSError, not torch's "unexpected pos"
-    except OSError as err:
-        if err.errno not in DISK_FULL:
+            torch.save(state, f)  # through a Python file, so the OSError of a full disk is kept (chained)
+    except (OSError, RuntimeError) as err:
+        full = _disk_full(err)
+        if full is None:
             raise
         free = shutil.disk_usage(Path(path).parent).free
         kept = f"the previous {Path(path).name} is kept" if Path(path).exists() else f"no {Path(path).name} exists yet"
         raise DiskFullError(
-            err.errno,
-            f"cannot write {path}: {os.strerror(err.errno)} ({free / 2**20:.1f} MiB free on {Path(path).parent}); "
+            full.errno,
+            f"cannot write {path}: {os.strerror(full.errno)} ({free / 2**20:.1f} MiB free on {Path(path).parent}); "
             f"{kept}. Free some space and run again to resume",
         ) from err
 

@@ -49,7 +49,7 @@ def run_lock(path: Path, log: Callable[[str], None]) -> Iterator[None]:
         if stale:
             log(f"taking over the stale lock {path} of {stale} (no longer running)")
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}@{socket.gethostname()}\n".encode())
+        os.pwrite(fd, f"{os.getpid()}@{socket.gethostname()}\n".encode(), 0)
         yield
     finally:
         path.unlink(missing_ok=True)  # before unlocking, so that nobody locks a file about to vanish

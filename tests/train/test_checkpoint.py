@@ -1,14 +1,30 @@
-"""Checkpoints: atomic writes, weights-only loading and exact RNG state round trips."""
+"""Checkpoints: atomic writes, weights-only loading, exact RNG state round trips on any device, a full disk."""
 
 from __future__ import annotations
 
+import errno
+import os
 import random
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
-from dca.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from dca.layout import RunDir
+from dca.train import loop
+from dca.train.checkpoint import (
+    DiskFullError,
+    load_checkpoint,
+    load_weights,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from dca.train.stop import StopRequest
 
 
 def draws() -> tuple[float, float, float]:
@@ -38,3 +54,88 @@ def test_save_is_atomic_and_loads_weights_only(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["best.pt"]
     loaded = load_checkpoint(tmp_path / "best.pt")
     assert torch.equal(loaded["model"]["weight"], model.weight) and loaded["history"] == state["history"]
+
+
+def _generator_states() -> tuple:
+    """The Python, NumPy and torch CPU generator states, comparable with ==."""
+    return random.getstate(), repr(np.random.get_state()), torch.get_rng_state().tolist()
+
+
+def test_resume_across_devices(make_config, tmp_path: Path) -> None:
+    """Save on the CPU, load with a map_location to another device (meta stands in for CUDA), resume exactly."""
+    quiet = lambda _: None  # noqa: E731
+    reference = loop.Trainer(make_config(tmp_path / "reference", epochs=2), quiet)
+    for epoch in range(2):
+        reference.run_epoch(epoch, StopRequest(), {})
+
+    first = loop.Trainer(make_config(tmp_path / "run", epochs=2), quiet)
+    first.run_epoch(0, StopRequest(), {})  # saves last.pt after epoch 1
+    expected_rng = _generator_states()
+    on_meta = load_checkpoint(RunDir(tmp_path / "run").last, "meta")
+    assert all(t.is_meta for t in on_meta["model"].values())  # the map_location did apply
+
+    second = loop.Trainer(make_config(tmp_path / "run", epochs=2), quiet)
+    random.seed(9), np.random.seed(9), torch.manual_seed(9)
+    second.restore(load_checkpoint(RunDir(tmp_path / "run").last) | {"rng": on_meta["rng"]})
+    assert _generator_states() == expected_rng
+    second.run_epoch(1, StopRequest(), {})
+    final, ref = second.model.state_dict(), reference.model.state_dict()
+    assert all(torch.equal(final[k], ref[k]) for k in ref)
+    assert [r["train_loss"] for r in second.progress.history] == [r["train_loss"] for r in reference.progress.history]
+
+
+def test_load_weights_reads_only_the_model_state(tmp_path: Path) -> None:
+    model = torch.nn.Linear(64, 64)
+    optimizer = torch.optim.Adam(model.parameters())
+    model(torch.rand(2, 64)).sum().backward()
+    optimizer.step()
+    save_checkpoint(tmp_path / "last.pt", {"model": model.state_dict(), "optimizer": optimizer.state_dict()})
+    weights = load_weights(tmp_path / "last.pt", "cpu")
+    assert weights.keys() == model.state_dict().keys()
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_full_disk_names_the_file_and_free_space_and_keeps_the_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"epoch": 1})
+    real_save = torch.save
+
+    def full_disk(obj: object, f: object) -> None:
+        real_save({"epoch": 2, "pad": torch.zeros(1000)}, f)  # part of the file is written, then the disk is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with pytest.raises(DiskFullError, match=r"cannot write .*last\.pt: No space left on device \(.* MiB free") as err:
+        save_checkpoint(path, {"epoch": 2})
+    assert "previous last.pt is kept" in str(err.value)
+    monkeypatch.undo()
+    assert load_checkpoint(path) == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
+
+
+FILL_A_TINY_DISK = """
+import sys, torch
+from dca.train.checkpoint import DiskFullError, load_checkpoint, save_checkpoint
+save_checkpoint(sys.argv[1], {"epoch": 1})
+try:
+    save_checkpoint(sys.argv[1], {"epoch": 2, "big": torch.zeros(2**20)})
+except DiskFullError as err:
+    print(err)
+print(load_checkpoint(sys.argv[1]))
+"""
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare to mount a tiny tmpfs")
+def test_a_real_full_disk(tmp_path: Path) -> None:
+    """The same on a real 1 MiB tmpfs (a user namespace mount, where the system allows one without root)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    script = f"mount -t tmpfs -o size=1m tmpfs {disk} && {sys.executable} -c '{FILL_A_TINY_DISK}' {disk}/last.pt"
+    proc = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=120)
+    if "mount" in proc.stderr and proc.returncode != 0 and "Traceback" not in proc.stderr:
+        pytest.skip(f"no user-namespace mount here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    assert "No space left on device" in proc.stdout and "MiB free" in proc.stdout, proc.stdout
+    assert proc.stdout.strip().endswith("{'epoch': 1}")
