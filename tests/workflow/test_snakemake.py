@@ -120,7 +120,7 @@ def test_invalid_config_stops_before_any_job(wf: Any, tmp_path: Path, demo: dict
     assert not (workspace / "results").exists()
 
 
-def test_reserved_targets_are_the_workflow_rules(wf: Any, demo_config: dict[str, Any]) -> None:
+def test_reserved_targets_are_the_workflow_rules(wf: Any, tmp_path: Path, demo_config: dict[str, Any]) -> None:
     """RESERVED_TARGETS names exactly the rules the workflow defines besides the per-group ones, and a
     group named like one of them is refused."""
     from dca.experiments.config import FIGURES_RULE_PREFIX, RESERVED_TARGETS, ConfigError, load_config
@@ -130,4 +130,4 @@ def test_reserved_targets_are_the_workflow_rules(wf: Any, demo_config: dict[str,
     assert set(listed) - groups - {f"{FIGURES_RULE_PREFIX}{g}" for g in groups} == RESERVED_TARGETS
     config = dict(demo_config, experiments={"train": demo_config["experiments"]["demo_dca_table2"]})
     with pytest.raises(ConfigError, match=r"experiments\.train: 'train' is \(or looks like\) a rule"):
-        load_config(wf.write_config(Path(wf.repo / ".pytest_cache" / "reserved.yaml"), config))
+        load_config(wf.write_config(tmp_path / "reserved.yaml", config))
