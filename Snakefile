@@ -1,7 +1,7 @@
 """dca workflow: dataset -> enhancement -> training -> evaluation -> report.
 
 Rules live in workflow/rules/*.smk; the experiment grid lives in the config, validated against
-workflow/schemas/config.schema.yaml before any job starts. Without --configfile the embedded
+dca/resources/config.schema.yaml before any job starts. Without --configfile the embedded
 default config/demo.yaml runs (synthetic data, CPU, minutes); both papers' full matrix is
 `snakemake --configfile config/config.yaml ...`. Targets: all (default), one per experiment group
 (e.g. dca_table2), the steps data_all, train_all, evaluate_all, report_all, bench_models, or any
