@@ -11,7 +11,7 @@ import torch
 from dca.bench.din import din_macs
 from dca.models import build_model
 from dca.models.din.attention import WindowAttention
-from dca.models.din.difm import DIFM, DIRECTIONS
+from dca.models.din.difm import DIFM, DIRECTIONS, global_spatial_attention
 
 # Our exact counts for din(in_channels=3, num_classes=1); docs/din.md derives each one.
 OURS = {"encoders": 180_635_648, "difm": 119_809_280, "decoder": 22_713_601, "total": 323_158_529}
@@ -183,3 +183,160 @@ def test_options_are_checked():
     model = build_model("din-tiny", widths=[8, 16, 32, 64])  # YAML lists are accepted
     with pytest.raises(ValueError, match="60x64"), torch.no_grad():
         model(torch.randn(1, 3, 60, 64), torch.randn(1, 3, 60, 64))
+
+
+# Table 6 readings (four DIFMs less those removed, din at 224 RGB, one class): parts per docs/din.md.
+REMOVED_DIFM_TOTALS = {
+    (3, "drop"): 167_778_049,
+    (3, "concat"): 229_546_497,
+    (2, "drop"): 22_568_961,
+    (2, "concat"): 206_333_441,
+    (1, "drop"): 7_660_289,
+    (1, "concat"): 200_625_153,
+}
+
+
+@pytest.mark.parametrize(("num_difm", "removed"), list(REMOVED_DIFM_TOTALS), ids=str)
+def test_removed_difm_readings_cost_what_we_document(num_difm, removed):
+    """``drop`` (default) builds only the stages with a DIFM; ``concat`` passes the two shape features on."""
+    with torch.device("meta"):
+        model = build_model("din", num_difm=num_difm, removed_difm=removed)
+    assert model.parameter_counts()["total"] == REMOVED_DIFM_TOTALS[num_difm, removed]
+    assert len(model.encoders[0].stages) == (num_difm if removed == "drop" else 4)
+    assert len(model.decoder.embed) == len(model.encoders[0].stages)
+
+
+def test_no_difm_is_ours_concat_under_either_reading():
+    with torch.device("meta"):
+        counts = {r: build_model("din", num_difm=0, removed_difm=r).parameter_counts() for r in ("drop", "concat")}
+    assert counts["drop"] == counts["concat"]
+    assert counts["drop"]["difm"] == 0
+
+
+@pytest.mark.parametrize("removed", ["drop", "concat"])
+def test_removed_difm_readings_run(removed):
+    model = build_model("din-tiny", num_difm=2, removed_difm=removed, img_size=SIZE)
+    out = model(*torch.randn(2, 1, 3, SIZE, SIZE))
+    assert out.shape == (1, 1, SIZE, SIZE)
+    out.mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_paper_ffn_reading_budget():
+    """``conv1x1-2c``: 16 C^2 + 18 C per DIFM (FFN 3 C^2 + 5 C per direction), 22.32M for four: 81% under 119.94M."""
+    for width in (128, 1024):
+        with torch.device("meta"):
+            difm = DIFM(width, ffn="conv1x1-2c")
+        assert sum(p.numel() for p in difm.parameters()) == 16 * width**2 + 18 * width
+    with torch.device("meta"):
+        counts = build_model("din", ffn="conv1x1-2c").parameter_counts()
+    assert counts["difm"] == 16 * 1_392_640 + 18 * 1_920 == 22_316_800
+    assert counts["total"] == 225_666_049
+    model = build_model("din-tiny", ffn="conv1x1-2c", img_size=SIZE)
+    assert model(*torch.randn(2, 1, 3, SIZE, SIZE)).shape == (1, 1, SIZE, SIZE)
+
+
+def test_global_spatial_attention_readings():
+    """``pixel``: sigmoid of the channel mean per position; ``channel``: of each channel's mean over positions."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 5, 6)
+    pixel = global_spatial_attention(x, "pixel")
+    channel = global_spatial_attention(x, "channel")
+    torch.testing.assert_close(pixel[0, :, 1, 2], torch.sigmoid(x[0, :, 1, 2].mean()) * x[0, :, 1, 2])
+    torch.testing.assert_close(channel[1, 3], torch.sigmoid(x[1, 3].mean()) * x[1, 3])
+    with torch.device("meta"):
+        assert build_model("din", gsa_gate="channel").parameter_counts() == OURS  # no parameters either way
+    model = build_model("din-tiny", gsa_gate="channel", img_size=SIZE).eval()
+    reference = build_model("din-tiny", img_size=SIZE).eval()
+    reference.load_state_dict(model.state_dict())
+    image, enhanced = torch.randn(2, 1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        assert not torch.allclose(model(image, enhanced), reference(image, enhanced))
+
+
+TINY_CONVNEXT = {"depths": (1, 1, 1, 1), "dims": (8, 16, 32, 64)}  # din-tiny's encoder sizes
+
+
+def _timm_convnext(**sizes: object) -> torch.nn.Module:
+    import timm
+
+    return timm.create_model("convnext_base", pretrained=False, **sizes)
+
+
+def _torchvision_convnext_tiny_sizes() -> torch.nn.Module:
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+
+    dims = TINY_CONVNEXT["dims"]
+    return ConvNeXt([CNBlockConfig(c, n, 1) for c, n in zip(dims, (*dims[1:], None), strict=True)])
+
+
+@pytest.mark.parametrize("source", ["timm", "torchvision"])
+def test_encoder_weights_round_trip(tmp_path, source):
+    """A ConvNeXt state dict saved to a file loads into both encoders: every stage tensor equal, stems' convs and
+    edge pooling layers initialised (ImageNet has no 3x3 stride-1 stem and no edge pooling)."""
+    torch.manual_seed(0)
+    convnext = _timm_convnext(**TINY_CONVNEXT) if source == "timm" else _torchvision_convnext_tiny_sizes()
+    path = tmp_path / "convnext.pt"
+    torch.save(convnext.state_dict(), path)
+    fresh = build_model("din-tiny", img_size=SIZE)
+    model = build_model("din-tiny", img_size=SIZE, encoder_weights=str(path))
+    reference = _timm_convnext(**TINY_CONVNEXT)
+    if source == "torchvision":  # the same tensors under timm's names, for comparison
+        from dca.models.din.pretrained import timm_name
+
+        renamed = {timm_name(k): v for k, v in convnext.state_dict().items()}
+        renamed = {
+            k: v.reshape(reference.state_dict()[k].shape) for k, v in renamed.items() if k in reference.state_dict()
+        }
+        reference.load_state_dict(renamed, strict=False)
+    else:
+        reference = convnext
+    expected = reference.state_dict()
+    for encoder in model.encoders:
+        state = encoder.state_dict()
+        loaded = [k for k in state if k.startswith("stages.") or k.startswith("stem.1.")]
+        assert len(loaded) == len([k for k in expected if k.startswith(("stages.", "stem.1."))])
+        for key in loaded:
+            torch.testing.assert_close(state[key], expected[key], rtol=0, atol=0, msg=key)
+        assert state["stem.0.weight"].shape == (8, 3, 3, 3)  # not ImageNet's 4x4 stem
+    assert not torch.equal(
+        model.encoders[0].stages[0].blocks[0].conv_dw.weight, fresh.encoders[0].stages[0].blocks[0].conv_dw.weight
+    )
+    assert model(*torch.randn(2, 1, 3, SIZE, SIZE)).shape == (1, 1, SIZE, SIZE)
+
+
+@pytest.mark.parametrize("source", ["timm", "torchvision"])
+def test_convnext_base_keys_all_map_onto_din(source):
+    """The real ConvNeXt-base layouts (built on the meta device) map onto the full DIN's encoders key for key."""
+    import torchvision
+
+    from dca.models.din.pretrained import encoder_state
+
+    with torch.device("meta"):
+        convnext = _timm_convnext() if source == "timm" else torchvision.models.convnext_base(weights=None)
+    mapped = encoder_state(convnext.state_dict(), _full_encoder(), source)
+    assert len(mapped) == 338  # all 344 tensors but the 4x4 stem conv (2) and the classifier (4)
+
+
+def _full_encoder() -> torch.nn.Module:
+    with torch.device("meta"):
+        return build_model("din").encoders[0]
+
+
+def test_encoder_weights_errors_name_the_keys(tmp_path):
+    torch.manual_seed(0)
+    state = _timm_convnext(**TINY_CONVNEXT).state_dict()
+    extra = tmp_path / "extra.pt"
+    torch.save({**state, "stages.0.blocks.0.adapter.weight": torch.zeros(1)}, extra)
+    with pytest.raises(ValueError, match=r"1 key\(s\) match no ConvNeXt layer.*stages\.0\.blocks\.0\.adapter\.weight"):
+        build_model("din-tiny", encoder_weights=str(extra))
+    partial = tmp_path / "partial.pt"
+    torch.save({k: v for k, v in state.items() if not k.startswith("stages.3.")}, partial)
+    with pytest.raises(ValueError, match=r"lacks \d+ encoder tensor\(s\): stages\.3\."):
+        build_model("din-tiny", encoder_weights=str(partial))
+    good = tmp_path / "good.pt"
+    torch.save(state, good)
+    with pytest.raises(ValueError, match=r"other shapes.*stages\.0\.blocks\.0\.conv_dw\.weight \(8, 1, 7, 7\) vs"):
+        build_model("din-tiny", widths=[16, 32, 64, 128], encoder_weights=str(good))
+    with pytest.raises(FileNotFoundError, match=r"missing\.pt.*huggingface\.co/timm/convnext_base"):
+        build_model("din-tiny", encoder_weights=str(tmp_path / "missing.pt"))

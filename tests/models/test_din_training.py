@@ -22,7 +22,7 @@ def test_din_tiny_learns_the_synthetic_binary_data(
         "preset": "din",
         "model": {"name": "din-tiny"},
         "data": {"root": str(data), "size": 64, "inputs": ["image", "fuzzy"]},
-        "optim": {"lr": 1e-3},
+        "optim": {"lr": 3e-4},  # 1e-3 stalls at val Dice 0.16 with the boundary loss summed over scales (Eq. 9)
         "epochs": 8,  # the best validation epoch comes before 8 (test Dice 0.61 vs trivial 0.26)
         "batch_size": 4,
         "out": str(run),

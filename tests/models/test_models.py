@@ -1,4 +1,5 @@
-"""One parametrised suite for every architecture: parameter parity, shapes, gradients, errors."""
+"""One parametrised suite for every architecture (the six DCA hosts, DIN and the smp U-Nets): parameter parity,
+parameter counts on the meta device, shapes, gradients, size errors, and ``check_model``."""
 
 from __future__ import annotations
 
@@ -11,10 +12,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from dca.models import build_model, list_models
+from dca.models import build_model, check_model, list_models
 from dca.nn.dca import DualCrossAttention
 
 PAPER_MODELS = ["unet", "vnet", "r2unet", "resunetpp", "doubleunet", "multiresunet"]
+OTHER_MODELS = ["din-tiny", "smp-unet-resnet18"]  # DIN at CPU size and an smp U-Net
+# (name, dca): every model whose input size has a rule; smp's U-Net has one with DCA (its token grid).
+SIZE_RULES = [*((n, True) for n in PAPER_MODELS), ("din-tiny", False), ("din", False), ("smp-unet-resnet18", True)]
+# Our exact counts (RGB, one class): DIN's derivation is in docs/din.md; smp's are smp's own U-Nets.
+META_COUNTS = {
+    ("din", False): 323_158_529,
+    ("din-tiny", False): 656_753,
+    ("smp-unet-resnet34", False): 24_436_369,
+    ("smp-unet-resnet18", False): 14_328_209,
+    ("smp-unet-resnet18", True): 14_443_409,
+}
 COUNTS = Path(__file__).resolve().parents[2] / "config" / "reported" / "dca_param_counts.csv"
 
 
@@ -29,6 +41,12 @@ def _options(row: dict[str, str]) -> dict[str, object]:
         layout = row["dca_layout"] or "cca-sca"
         opts = {"dca_layout": layout, "dca_patch_embed": row["dca_patch_embed"] or "avgpool"}
     return opts
+
+
+def run(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The model on ``x``; DIN's two-input variants get a second image of the same shape."""
+    inputs = [x, torch.randn_like(x)][: getattr(model, "num_inputs", 1)]
+    return model(*inputs)
 
 
 def count(model: torch.nn.Module) -> int:
@@ -72,14 +90,23 @@ def test_unknown_model_and_option_are_named():
         build_model("unet", depth=5)
 
 
-@pytest.mark.parametrize("row", _rows(), ids=lambda r: f"{r['name']}-{r['dca']}-{r['dca_layout']}-"
-                         f"{r['dca_patch_embed']}-{r['in_channels']}x{r['num_classes']}")
+@pytest.mark.parametrize(
+    "row",
+    _rows(),
+    ids=lambda r: (
+        f"{r['name']}-{r['dca']}-{r['dca_layout']}-{r['dca_patch_embed']}-{r['in_channels']}x{r['num_classes']}"
+    ),
+)
 def test_parameter_counts_match_the_official_models(row):
     """Every row of the reference table, counted on the meta device (no memory allocated)."""
     with torch.device("meta"):
         model = build_model(
-            row["name"], dca=row["dca"] == "yes", in_channels=int(row["in_channels"]),
-            num_classes=int(row["num_classes"]), img_size=int(row["img_size"]), **_options(row),
+            row["name"],
+            dca=row["dca"] == "yes",
+            in_channels=int(row["in_channels"]),
+            num_classes=int(row["num_classes"]),
+            img_size=int(row["img_size"]),
+            **_options(row),
         )
     assert count(model) == int(row["params"])
     assert dca_count(model) == int(row["dca_module_params"])
@@ -110,8 +137,11 @@ def test_forward_backward_shapes_and_gradients(name, dca, in_channels, num_class
     for module in model.modules():
         if isinstance(module, DualCrossAttention):
             # SCA key biases shift whole softmax rows: their exact gradient is zero, and they get it.
-            dead = [n for n, p in module.named_parameters()
-                    if p.grad is None or not (p.grad.abs().sum() > 0 or re.search(r"\.sca\.k\.\d+\.bias$", n))]
+            dead = [
+                n
+                for n, p in module.named_parameters()
+                if p.grad is None or not (p.grad.abs().sum() > 0 or re.search(r"\.sca\.k\.\d+\.bias$", n))
+            ]
             assert not dead, f"DCA parameters without gradient: {dead}"
 
 
@@ -145,11 +175,45 @@ def test_paper_resolution_and_non_square_inputs():
         assert model(torch.randn(1, 3, 96, 160)).shape == (1, 1, 96, 160)
 
 
-@pytest.mark.parametrize("name", PAPER_MODELS)
-def test_invalid_input_size_names_the_size(name):
-    model = build_model(name, dca=True, img_size=64).eval()
-    with pytest.raises(ValueError, match="60x64"), torch.inference_mode():
-        model(torch.randn(1, 3, 60, 64))
+@pytest.mark.parametrize(("name", "dca"), SIZE_RULES, ids=lambda v: v if isinstance(v, str) else f"dca={v}")
+def test_invalid_input_size_names_the_size(name, dca):
+    with torch.device("meta"):  # the check comes before any arithmetic: no memory needed, even for DIN
+        model = build_model(name, dca=dca, img_size=64).eval()
+        x = torch.randn(1, 3, 60, 64)
+    with pytest.raises(ValueError, match=rf"{name}: input size 60x64 is not valid.*Nearest valid sizes: \d+x64"):
+        run(model, x)
+
+
+@pytest.mark.parametrize(("name", "dca"), list(META_COUNTS), ids=lambda v: v if isinstance(v, str) else f"dca={v}")
+def test_parameter_counts_on_the_meta_device(name, dca):
+    with torch.device("meta"):
+        model = build_model(name, dca=dca, img_size=64)
+    assert count(model) == META_COUNTS[name, dca]
+    assert all(p.is_meta for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", OTHER_MODELS)
+@pytest.mark.parametrize("dca", [False, True], ids=["plain", "dca"])
+@pytest.mark.parametrize(("in_channels", "num_classes"), [(3, 1), (1, 9)], ids=["binary", "synapse"])
+def test_din_and_smp_forward_backward_shapes_and_gradients(name, dca, in_channels, num_classes):
+    """DIN has no DCA variant (dca=True is refused); every parameter of the others gets a finite gradient."""
+    if name.startswith("din") and dca:
+        with pytest.raises(ValueError, match="no DCA variant"):
+            build_model(name, dca=True)
+        return
+    torch.manual_seed(0)
+    model = build_model(name, dca=dca, in_channels=in_channels, num_classes=num_classes, img_size=64)
+    out = run(model, torch.randn(2, in_channels, 64, 64))
+    assert out.shape == (2, num_classes, 64, 64)
+    assert torch.isfinite(out).all()
+    out.square().mean().backward()
+    # SCA key biases shift whole softmax rows: their exact gradient is zero (see the test above).
+    dead = [
+        n
+        for n, p in model.named_parameters()
+        if p.grad is None or not (p.grad.abs().sum() > 0 or re.search(r"\.sca\.k\.\d+\.bias$", n))
+    ]
+    assert not dead, f"parameters without gradient: {dead}"
 
 
 def test_invalid_img_size_is_rejected_at_construction():
@@ -172,3 +236,42 @@ def test_smp_backbone_with_dca(tmp_path):
     torch.testing.assert_close(loaded.encoder.state_dict()[first], plain.encoder.state_dict()[first])
     with pytest.raises(FileNotFoundError, match=r"missing\.pt"):
         build_model("smp-unet-resnet18", encoder_weights=str(tmp_path / "missing.pt"))
+
+
+@pytest.mark.parametrize(
+    ("name", "dca", "options", "img_size", "message"),
+    [
+        (
+            "unet",
+            True,
+            {"dca_layot": "cca"},
+            224,
+            r"unet: unknown DCA option 'dca_layot'; known: dca_blocks, .*dca_layout",
+        ),
+        ("unet", True, {"dca_layout": "ccc"}, 224, r"unet: dca_layout='ccc' is not one of cca-sca, sca-cca, cca, sca"),
+        ("unet", False, {}, 63, r"unet: img_size 63x63 is not valid.*Nearest valid sizes: 48x48 or 64x64"),
+        ("resunetpp", True, {}, 63, r"Nearest valid sizes: 56x56 or 64x64"),
+        ("unet", False, {"depth": 5}, 224, r"unet: unknown option\(s\) depth; known options: .*width"),
+        ("unet", False, {"width": "wide"}, 224, r"unet: width must be a positive number, got 'wide'"),
+        ("vnet", False, {"width": -1}, 224, r"vnet: width must be a positive number"),
+        ("din", False, {"fusoin": "layer"}, 224, r"din: unknown option\(s\) fusoin; known options: .*fusion"),
+        ("din", False, {"ffn": "mlp"}, 224, r"din: ffn must be one of 'conv3x3-4c', 'conv1x1-2c'"),
+        ("din", False, {}, 100, r"din: img_size 100x100 .*Nearest valid sizes: 96x96 or 104x104"),
+        ("din", True, {}, 224, r"din: DIN has no DCA variant"),
+        ("din", False, {"encoder_weights": "imagenet"}, 224, r"weight names such as 'imagenet' are not supported"),
+        ("smp-unet-resnet18", True, {}, 40, r"smp-unet-resnet18: img_size 40x40 .*32x32 or 64x64"),
+        ("smp-unet-resnet18", False, {"encoder_weights": "/nowhere/r18.pt"}, 224, r"r18\.pt' does not exist"),
+        ("unet3d", False, {}, 224, r"unknown model 'unet3d'; known models: din, "),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_check_model_names_the_bad_option_value_or_size(name, dca, options, img_size, message):
+    with pytest.raises(ValueError, match=message):
+        check_model(name, dca, options, in_channels=3, num_classes=1, img_size=img_size)
+
+
+def test_check_model_accepts_good_specs_without_allocating():
+    """The full DIN (323M parameters) is checked on the meta device: no parameter memory is allocated."""
+    check_model("din", False, {"num_difm": 3, "decoder": "emcad"}, in_channels=1, num_classes=4, img_size=224)
+    check_model("unet", True, {"dca_layout": "cca"}, in_channels=3, num_classes=1, img_size=64)
+    check_model("smp-unet-resnet18", False, None, in_channels=3, num_classes=1, img_size=40)  # smp interpolates

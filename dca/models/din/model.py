@@ -128,14 +128,20 @@ class DIN(nn.Module):
     """DIN with every ablation of the paper selected by a :class:`DINConfig`."""
 
     def __init__(
-        self, in_channels: int, num_classes: int, config: DINConfig | None = None, img_size: int = 224
+        self,
+        in_channels: int,
+        num_classes: int,
+        config: DINConfig | None = None,
+        img_size: int = 224,
+        name: str = "din",
     ) -> None:
         super().__init__()
         config = config or DINConfig()
         self.config = config
+        self.model_name = name
         stages = config.stages
         self.size_multiple = 2 ** (stages - 1)  # a 2x pooling before each stage after the first (stride-1 stem)
-        check_size("din", img_size, img_size, self.size_multiple, what="img_size")
+        check_size(name, img_size, img_size, self.size_multiple, what="img_size")
         streams = 2 if config.fusion == "layer" else 1
         encoder_in = 2 * in_channels if config.fusion == "input" else in_channels
         edge_stages = config.num_difm if config.feature_merging else 0
@@ -172,7 +178,7 @@ class DIN(nn.Module):
         return 1 if self.config.fusion == "none" else 2
 
     def forward(self, image: Tensor, enhanced: Tensor | None = None) -> Tensor:
-        check_size("din", image.shape[-2], image.shape[-1], self.size_multiple)
+        check_size(self.model_name, image.shape[-2], image.shape[-1], self.size_multiple)
         streams = self._streams(image, enhanced)
         edges, shapes = zip(*(encoder(x) for encoder, x in zip(self.encoders, streams, strict=True)), strict=True)
         fused = [
@@ -227,7 +233,7 @@ def _build(
     options = dict(options)
     weights = weights_file(name, options.pop("encoder_weights", None), WEIGHTS_ADVICE)
     config = DINConfig.from_options(name, {**preset, **options}, extra=("encoder_weights",))
-    model = DIN(in_channels, num_classes, config, img_size=img_size)
+    model = DIN(in_channels, num_classes, config, img_size=img_size, name=name)
     if weights is not None:
         load_convnext_weights(model.encoders, weights)
     return model

@@ -76,7 +76,7 @@ def encoder_state(state: dict[str, Tensor], encoder: nn.Module, source: str) -> 
         if name not in target:
             unmatched.append(key)
             continue
-        mapped[name] = value.reshape(target[name].shape) if name.endswith(".gamma") else value
+        mapped[name] = value.flatten() if name.endswith(".gamma") else value  # torchvision: (C, 1, 1)
     if unmatched:
         raise ValueError(
             f"din: {source}: {len(unmatched)} key(s) match no ConvNeXt layer of DIN's encoder: {_listed(unmatched)}. "
