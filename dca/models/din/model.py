@@ -13,9 +13,15 @@ tests. Options, every one an ablation of the paper (defaults = the paper's model
   one encoder (Ours_IF, Table 5); ``"none"`` one encoder on the first input only, ``model(x)`` (only I / only E of
   Tables 4, 5, 9, 10: which image it sees is the run's data choice). Single-encoder models use the DIFM with
   self-attention ("MHSA in place of DIFM").
-- ``num_difm``: 0-4 stages with a DIFM, largest resolution first (Table 6 removes the smallest first). A stage
-  without DIFM passes the concatenation of the two images' shape features (one image's with one encoder) to the
-  decoder; ``num_difm=0`` with ``fusion="layer"`` is Ours_concat (Table 5) and Table 3's first row.
+- ``num_difm``: 0-4 stages with a DIFM, largest resolution first (Table 6 removes the smallest first).
+  ``removed_difm``: ``"drop"`` (default; the reading Table 6's numbers support) excludes a removed DIFM's feature
+  map from the decoder and does not build its stage; ``"concat"`` passes the concatenation of the two images'
+  shape features (one image's with one encoder) instead. ``num_difm=0`` with ``fusion="layer"`` is Ours_concat
+  (Table 5) and Table 3's first row under both readings.
+- ``ffn``: ``"conv3x3-4c"`` (ours, the parameter budget) or ``"conv1x1-2c"`` (the paper's words), Eq. 4-5.
+- ``gsa_gate``: ``"pixel"`` (Eq. 6, channel mean per position) or ``"channel"`` (mean per channel), Eq. 6.
+- ``encoder_weights``: a local timm/torchvision ConvNeXt-base state dict for both encoders
+  (``dca.models.din.pretrained``).
 - ``directions``: ``"both"`` (F_IE + F_EI), ``"ie"`` or ``"ei"`` (uni-directional, Table 7).
 - ``feature_merging``, ``attention``, ``global_spatial_attention``: DIFM parts (b), (a), (c) of Table 3.
 - ``decoder``: ``"mlp"`` (SegFormer) or ``"emcad"`` (Tables 11-12).
