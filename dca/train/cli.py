@@ -17,7 +17,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="train one run from a YAML config",
         description=(
             "Train one run. Re-running resumes from the run's last.pt; a finished run (summary.json) is left "
-            f"as it is. On SIGTERM the state is saved and the exit code is {PREEMPTED_EXIT_CODE} (requeue). "
+            f"as it is. On SIGTERM (at any moment, start-up included) the state is saved and the exit code is "
+            f"{PREEMPTED_EXIT_CODE} (requeue); a divergence, a full disk or a run folder another dca train holds "
+            "exit 1. Every message is also appended to the run folder's train.log. "
             f"Presets: {', '.join(PRESETS)}."
         ),
     )
