@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dca.layout import LAST_CHECKPOINT, SUMMARY, TRAIN_LOG
 from dca.train.config import PRESETS, RunConfig, dump_config, load_config, parse_overrides
 from dca.train.stop import PREEMPTED_EXIT_CODE, Preempted, StopRequest
 
@@ -16,10 +17,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train one run from a YAML config",
         description=(
-            "Train one run. Re-running resumes from the run's last.pt; a finished run (summary.json) is left "
+            f"Train one run. Re-running resumes from the run's {LAST_CHECKPOINT}; a finished run ({SUMMARY}) is left "
             f"as it is. On SIGTERM (at any moment, start-up included) the state is saved and the exit code is "
             f"{PREEMPTED_EXIT_CODE} (requeue); a divergence, a full disk or a run folder another dca train holds "
-            "exit 1. Every message is also appended to the run folder's train.log. "
+            f"exit 1. Every message is also appended to the run folder's {TRAIN_LOG}. "
             f"Presets: {', '.join(PRESETS)}."
         ),
     )
