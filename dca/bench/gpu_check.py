@@ -2,10 +2,11 @@
 
 With the machine's own ``python3`` (torch, torchvision, timm, scikit-image, scipy, pandas, pytest;
 no workflow stack, no package index) and the checkout on ``PYTHONPATH``, it runs, each as its own
-process: the tests marked ``cuda``; the GPU benchmark for U-Net and U-Net+DCA; ``dca data prepare
-kvasir`` on Kvasir-SEG in its download layout; ``dca train`` of U-Net and U-Net+DCA at 224x224 in
-fp32 and bf16 (``config/gpu-check/unet-kvasir.yaml``); ``dca evaluate`` of each; then a table of
-images/s, MFU and test Dice per model and precision. ``--cpu-smoke`` runs the same path on the CPU
+process: ``dca data prepare kvasir`` on Kvasir-SEG in its download layout; the GPU benchmark for
+U-Net and U-Net+DCA, alone on the GPU (its timings are the figures); then, sharing the GPU, the tests
+marked ``cuda`` beside ``dca train`` of U-Net and U-Net+DCA at 224x224 in fp32 and bf16
+(``config/gpu-check/unet-kvasir.yaml``) and ``dca evaluate`` of each; then a table of images/s, MFU
+and test Dice per model and precision. ``--cpu-smoke`` runs the same path on the CPU
 with a handful of Kvasir images, tiny models and one epoch, to check the path, not the figures.
 """
 
@@ -39,7 +40,6 @@ SMOKE_SETTINGS = [
     "batch_size=4",
     "model.options.width=0.125",
     "device.name=cpu",
-    "data.workers=0",
     "eval.batch=8",
 ]
 
@@ -65,7 +65,7 @@ def default_kvasir() -> Path:
 
 def _step(title: str, command: list[str], log: Path) -> tuple[int, float]:
     """Run ``command`` from the checkout, its output to the terminal and to ``log``; return (exit code, seconds)."""
-    print(f"\n== {title}: {' '.join(command)}", flush=True)
+    print(f"== {title}: {' '.join(command)}", flush=True)
     start = time.perf_counter()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log, "w", encoding="utf-8") as out:
@@ -73,7 +73,7 @@ def _step(title: str, command: list[str], log: Path) -> tuple[int, float]:
         for line in proc.stdout:
             out.write(line)
             if not line.startswith("epoch ") and "it/s" not in line:  # progress bars stay in the log
-                print(f"  {line}", end="", flush=True)
+                print(f"  [{title}] {line}", end="", flush=True)
         code = proc.wait()
     seconds = time.perf_counter() - start
     print(f"== {title}: exit {code} in {seconds:.0f} s (log {log})", flush=True)
@@ -211,58 +211,40 @@ def main(argv: list[str] | None = None) -> int:
     (args.work / "logs").mkdir(parents=True, exist_ok=True)
     logs, stages = args.work / "logs", {}
     py = sys.executable
-    if "tests" not in args.skip:
-        stages["cuda tests"] = _step(
-            "tests marked cuda", [py, "-m", "pytest", "-q", "-m", "cuda", "tests/cuda"], logs / "tests.log"
-        )[0]
     raw = _kvasir_subset(args.kvasir, args.work / "raw", args.smoke_cases) if args.cpu_smoke else args.kvasir
     data = args.work / ("kvasir-smoke" if args.cpu_smoke else "kvasir")
     if not (data / "dataset.json").is_file() or args.cpu_smoke:
-        prepare = [
-            py,
-            "-m",
-            "dca.cli",
-            "data",
-            "prepare",
-            "kvasir",
-            "--raw",
-            str(raw),
-            "--out",
-            str(data),
-            "--overwrite",
-        ]
-        stages["prepare"] = _step("prepare Kvasir-SEG", prepare, logs / "prepare.log")[0]
+        prepare = [py, "-m", "dca.cli", "data", "prepare", "kvasir", "--raw", str(raw), "--out", str(data)]
+        stages["prepare"] = _step("prepare Kvasir-SEG", [*prepare, "--overwrite"], logs / "prepare.log")[0]
         if stages["prepare"]:
             return _finish(args, stages, [], {}, started)
-    if "bench" not in args.skip:
-        bench = [
-            py,
-            "-m",
-            "dca.bench",
-            "train",
-            "--models",
-            "unet",
-            "--data",
-            str(data),
-            "--out",
-            str(args.work / "bench"),
-        ]
+    if "bench" not in args.skip:  # alone on the machine: its timings are the figures
+        bench = [py, "-m", "dca.bench", "train", "--models", "unet", "--data", str(data)]
+        bench += ["--out", str(args.work / "bench")]
         bench += (
             ["--device", "cpu", "--threads", "1", "--loader-workers", "0"]
             if args.cpu_smoke
             else ["--device", "cuda", "--precisions", "fp32", "bf16", "bf16-compile"]
         )
-        stages["benchmark"] = _step("GPU benchmark, U-Net and U-Net+DCA", bench, logs / "bench.log")[0]
-    runs: list[dict[str, Any]] = []
-    if "train" not in args.skip:
-        plan = [Run(dca, precision) for precision in PRECISIONS for dca in (False, True)]
-        jobs = 1 if args.cpu_smoke else max(1, args.jobs)
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        workers = max(1, cpus // jobs - 1)  # one CPU per job for its training process
-        with ThreadPoolExecutor(jobs) as pool:
-            runs = list(pool.map(lambda r: _train_and_evaluate(r, args, data, workers), plan))
-        for r in runs:
-            stages[f"train+evaluate {r['run']}"] = r["train_exit"] or r.get("evaluate_exit", 1)
+        stages["benchmark"] = _step("benchmark", bench, logs / "bench.log")[0]
+    # The trainings and the cuda tests share the GPU (their timings are not the figures; the benchmark's are).
+    jobs = 1 if args.cpu_smoke else max(1, args.jobs)
+    plan = (
+        [Run(dca, precision) for precision in PRECISIONS for dca in (False, True)] if "train" not in args.skip else []
+    )
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = 0 if args.cpu_smoke else max(1, cpus // max(1, len(plan[:jobs])) - 1)  # one CPU per training process
+    with ThreadPoolExecutor(1 + jobs) as pool:
+        tests = None
+        if "tests" not in args.skip:
+            tests = pool.submit(
+                _step, "cuda tests", [py, "-m", "pytest", "-q", "-m", "cuda", "tests/cuda"], logs / "tests.log"
+            )
+        runs = list(pool.map(lambda r: _train_and_evaluate(r, args, data, workers), plan))
+        if tests is not None:
+            stages["cuda tests"] = tests.result()[0]
+    for r in runs:
+        stages[f"train+evaluate {r['run']}"] = r["train_exit"] or r.get("evaluate_exit", 1)
     return _finish(args, stages, runs, _bench_figures(args.work / "bench" / "train.json"), started)
 
 

@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
+from dca.bench import gpu_check
 from dca.bench.cli import main
 from dca.bench.models import gflops
 from dca.bench.train import bench_train, matmul_peak_tflops, step_flops
@@ -103,3 +105,34 @@ def test_bench_train_imports_no_workflow_stack_nor_smp() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_gpu_check_refuses_to_run_without_cuda_unless_cpu_smoke(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"no CUDA device.*--cpu-smoke"):
+        gpu_check.main(["--kvasir", str(tmp_path), "--work", str(tmp_path / "work")])
+
+
+def test_gpu_check_smoke_subset_keeps_the_download_layout(tmp_path: Path) -> None:
+    raw = synthesize("binary", tmp_path / "raw", n=6, size=(40, 48))  # the Kvasir-SEG layout
+    subset = gpu_check._kvasir_subset(raw, tmp_path / "subset", 4)
+    names = sorted(p.name for p in (raw / "images").iterdir())[:4]
+    assert sorted(p.name for p in (subset / "images").iterdir()) == names
+    assert sorted(p.name for p in (subset / "masks").iterdir()) == names
+    assert prepare("kvasir", subset.parent, tmp_path / "processed").split.sizes()["test"] >= 1
+
+
+def test_gpu_check_table_puts_benchmark_figures_beside_test_dice() -> None:
+    bench = {
+        (False, "bf16"): {"images_per_s": 3000.0, "images_per_s_real_data": 2900.0, "mfu": 0.3},
+        (False, "bf16-compile"): {"images_per_s": 3500.0, "images_per_s_real_data": 3300.0, "mfu": 0.35},
+    }
+    runs = [
+        {"dca": False, "precision": "bf16", "epochs": 50, "train_time_s": 40.0, "test_dice": 0.81},
+        {"dca": True, "precision": "fp32", "epochs": 50, "train_time_s": 90.0, "test_dice": None},
+    ]
+    table = gpu_check.final_table(runs, bench).set_index(["model", "precision"])
+    assert table.loc[("U-Net", "bf16"), "test_dice"] == 0.81 and table.loc[("U-Net", "bf16"), "mfu"] == 0.3
+    assert table.loc[("U-Net", "bf16"), "paper_dice_200_epochs"] == pytest.approx(0.8299)
+    assert pd.isna(table.loc[("U-Net", "bf16-compile"), "test_dice"])  # benchmarked, not trained
+    assert pd.isna(table.loc[("U-Net+DCA", "fp32"), "images_per_s"])  # trained, not benchmarked
