@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -111,6 +110,8 @@ def _train(args: argparse.Namespace) -> dict[str, list[dict]]:
             f"No CUDA device: a reduced CPU benchmark ({', '.join(s['models'])}, {s['size']}px, batch "
             f"{s['batch']}); images/s on a GPU, MFU, the GEMM peak and every GPU target need CUDA."
         )
+    from dca.data.loader import default_workers
+
     workers = default_workers() if args.workers is None else args.workers
     with tempfile.TemporaryDirectory(prefix="dca-bench-train-") as tmp:
         data = None if args.no_data_loading else (args.data or _synthetic_dataset(Path(tmp), s["synthetic_n"]))
@@ -144,11 +145,6 @@ def _train(args: argparse.Namespace) -> dict[str, list[dict]]:
         "targets": targets,
         "peak": [{"device": str(dev), "gemm": f"bf16 {train.PEAK_GEMM_SIZE}^3", "tflops": peak}],
     }
-
-
-def default_workers() -> int:
-    """Loader workers for the benchmark: this process's CPUs (what a job is given), like the training default."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _synthetic_dataset(folder: Path, n: int) -> Path:
@@ -232,7 +228,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="processed dataset for the real-data epochs (default: a synthetic one in a temp folder)",
     )
     train.add_argument("--synthetic-n", type=int, default=None, help="cases of that synthetic dataset (default 800)")
-    train.add_argument("--workers", type=int, default=None, help="loader workers of the real-data epochs (CPUs)")
+    train.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="loader workers of the real-data epochs (default: the job's CPUs less one, as dca train)",
+    )
     train.add_argument(
         "--loader-workers",
         type=int,

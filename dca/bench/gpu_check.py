@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from dca.data.loader import job_cpus
 from dca.layout import RunDir
 from dca.utils.io import write_json, write_text
 
@@ -232,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     plan = (
         [Run(dca, precision) for precision in PRECISIONS for dca in (False, True)] if "train" not in args.skip else []
     )
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    workers = 0 if args.cpu_smoke else max(1, cpus // max(1, len(plan[:jobs])) - 1)  # one CPU per training process
+    workers = (
+        0 if args.cpu_smoke else max(1, job_cpus() // max(1, len(plan[:jobs])) - 1)
+    )  # one CPU per training process
     with ThreadPoolExecutor(1 + jobs) as pool:
         tests = None
         if "tests" not in args.skip:

@@ -4,7 +4,7 @@ Each case (model, DCA or not, precision) runs the step ``dca train`` runs (forwa
 configured AMP, the run's loss, backward through the GradScaler, an Adam update) on the selected
 device, as nnU-Net's benchmark trainers do, twice: with data loading bypassed (a fixed batch of
 dummy tensors already on the device) and with the project's loader over a prepared dataset
-(``SegmentationDataset`` + ``make_loader``, augmentation on, the run's workers). FLOPs per step
+(``SegmentationDataset`` + ``EpochLoader``, augmentation on, the run's persistent workers). FLOPs per step
 (forward + backward) come from ``torch.utils.flop_counter``; model FLOP utilisation divides the
 achieved FLOP/s by the bf16 matrix-product peak measured in the same run (one large GEMM).
 """
@@ -24,7 +24,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from dca.data.loader import SegmentationDataset
 from dca.models import build_model
-from dca.train.batches import epoch_batches, make_loader, model_inputs
+from dca.train.batches import EpochLoader, epoch_batches, model_inputs
 from dca.train.config import DeviceConfig, LossConfig, OptimConfig
 from dca.train.device import amp_dtype, configure_torch, make_scaler, prepare_model, select_device, to_device
 from dca.train.loop import LossSum, forward_loss, log_message, optimizer_step
@@ -155,17 +155,15 @@ def _real_epoch(
     step: _Step,
     criterion: nn.Module,
     dataset: SegmentationDataset,
+    loader: EpochLoader,
     batch: int,
-    workers: int,
     epoch: int,
     channels_last: bool,
 ) -> int:
-    """One training epoch over ``dataset`` through the run's loader; returns the images seen."""
+    """One training epoch through the run's persistent loader, as ``dca train`` runs it; returns the images seen."""
     dataset.set_epoch(epoch)
-    batches = epoch_batches(len(dataset), batch, 0, epoch)
-    loader = make_loader(dataset, batches, workers, 0, epoch, step.dev.type == "cuda")
     images = 0
-    for item in loader:
+    for item in loader.epoch(epoch_batches(len(dataset), batch, 0, epoch)):
         inputs = model_inputs(item, ("image",), step.dev, channels_last) * step.inputs_count
         step(criterion, inputs, to_device(item["mask"], step.dev, False))
         images += item["image"].shape[0]
@@ -237,10 +235,10 @@ def bench_case(
         steps_per_epoch = -(-len(dataset) // batch)
         row["epoch_images"] = len(dataset)
         row["epoch_s_no_data_loading"] = step_s * steps_per_epoch
-        _real_epoch(step, criterion, dataset, batch, workers, 0, device_config.channels_last)  # warm-up epoch
-        images, seconds = _timed(
-            lambda: _real_epoch(step, criterion, dataset, batch, workers, 1, device_config.channels_last), dev
-        )
+        loader = EpochLoader(dataset, workers, 0, dev.type == "cuda")  # workers start once, as in a run
+        cl = device_config.channels_last
+        _real_epoch(step, criterion, dataset, loader, batch, 0, cl)  # warm-up epoch: workers started, cache mapped
+        images, seconds = _timed(lambda: _real_epoch(step, criterion, dataset, loader, batch, 1, cl), dev)
         row["workers"] = workers
         row["epoch_s"] = seconds
         row["images_per_s_real_data"] = images / seconds
@@ -258,16 +256,14 @@ def _release(dev: torch.device, compiled: bool) -> None:
 
 
 def bench_loader(dataset: SegmentationDataset, batch: int, workers: int, pin_memory: bool) -> dict[str, Any]:
-    """Images/s the run's loader delivers alone (augmentation on, second epoch: workers started, cache warm)."""
-    dataset.set_epoch(0)
-    for _ in make_loader(dataset, epoch_batches(len(dataset), batch, 0, 0), workers, 0, 0, pin_memory):
-        pass
-    dataset.set_epoch(1)
-    start = time.perf_counter()
-    images = 0
-    for item in make_loader(dataset, epoch_batches(len(dataset), batch, 0, 1), workers, 0, 1, pin_memory):
-        images += item["image"].shape[0]
-    seconds = time.perf_counter() - start
+    """Images/s the run's loader delivers alone (augmentation on; second epoch: workers started, cache warm)."""
+    loader = EpochLoader(dataset, workers, 0, pin_memory)
+    for epoch in (0, 1):
+        dataset.set_epoch(epoch)
+        start, images = time.perf_counter(), 0
+        for item in loader.epoch(epoch_batches(len(dataset), batch, 0, epoch)):
+            images += item["image"].shape[0]
+        seconds = time.perf_counter() - start
     return {
         "workers": workers,
         "batch": batch,
