@@ -30,7 +30,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 from PIL import Image
 from scipy import ndimage
@@ -115,6 +114,8 @@ def _save_jpeg(path: Path, rgb: np.ndarray) -> None:
 
 def _save_nifti(path: Path, volume: np.ndarray, spacing: tuple[float, float, float]) -> None:
     """Atomically save a (D, H, W) array as a reproducible .nii.gz in (x, y, z) layout; spacing is (z, y, x)."""
+    import nibabel as nib  # here, not at the top: 2D synthetic data needs no NIfTI writer (GPU nodes lack nibabel)
+
     data = np.ascontiguousarray(volume.transpose(2, 1, 0))
     affine = np.diag([spacing[2], spacing[1], spacing[0], 1.0])
     img = nib.Nifti1Image(data, affine)

@@ -33,7 +33,8 @@ def polyps(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def organs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A prepared synthetic 3D multi-class dataset (Synapse raw layout) of a few small volumes."""
+    """A prepared synthetic 3D multi-class dataset (Synapse raw layout, NIfTI) of a few small volumes."""
+    pytest.importorskip("nibabel", reason="the synthetic 3D volumes are NIfTI files: needs nibabel")
     folder = tmp_path_factory.mktemp("organs")
     raw = synthesize("multiclass", folder / "raw", n=5, size=(64, 64), depth=6)
     return prepare("synthetic-multiclass", raw, folder / "data").out
