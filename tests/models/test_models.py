@@ -259,7 +259,7 @@ def test_smp_backbone_with_dca(tmp_path):
         ("din", False, {}, 100, r"din: img_size 100x100 .*Nearest valid sizes: 96x96 or 104x104"),
         ("din", True, {}, 224, r"din: DIN has no DCA variant"),
         ("din", False, {"encoder_weights": "imagenet"}, 224, r"weight names such as 'imagenet' are not supported"),
-        ("smp-unet-resnet18", True, {}, 40, r"smp-unet-resnet18: img_size 40x40 .*32x32 or 64x64"),
+        ("smp-unet-resnet18", True, {}, 40, r"smp-unet-resnet18: img_size 40x40 .*32x32 or 48x48"),
         ("smp-unet-resnet18", False, {"encoder_weights": "/nowhere/r18.pt"}, 224, r"r18\.pt' does not exist"),
         ("unet3d", False, {}, 224, r"unknown model 'unet3d'; known models: din, "),
     ],
