@@ -31,10 +31,29 @@ from torch import Tensor
 
 # Workspace buffers kept per name: two let a second forward (gradient accumulation) reuse too.
 _KEPT_PER_NAME = 2
+# Private torch hook (there in the pinned 2.14; may go in any release): looked up once, used via _storage_users.
 _use_count = getattr(torch._C, "_storage_Use_Count", None)
 # Largest score tile (pairs x query rows x N): 4 MiB in float32, one (sample, head) pair of the
 # paper's 784-token grid; measured 10-12% faster than whole-batch tiles that spill the cache.
 ROW_TILE_MAX = 2**20
+
+
+def _storage_users(tensor: Tensor) -> int | None:
+    """How many holders ``tensor``'s storage has, or None where this torch cannot say.
+
+    Why the private ``torch._C._storage_Use_Count``: a workspace buffer is busy while any view
+    of it lives, including tensors the autograd graph saved for a pending backward, which hold
+    the storage from C++ with no Python object; weak references or ``sys.getrefcount`` miss
+    those and would hand out a buffer a backward still reads. No public API counts them.
+    Where the hook is missing or its signature changed, the workspace allocates afresh:
+    correct, only slower.
+    """
+    if _use_count is None:
+        return None
+    try:
+        return _use_count(tensor.untyped_storage()._cdata)
+    except (AttributeError, RuntimeError, TypeError):
+        return None
 
 
 class Workspace:
@@ -59,9 +78,10 @@ class Workspace:
         numel = math.prod(shape)
         bases = self._bases.setdefault(name, [])
         for base in bases:
-            if (base.dtype == like.dtype and base.device == like.device and base.numel() >= numel
-                    and _use_count is not None and _use_count(base.untyped_storage()._cdata) <= 2):
-                return base[:numel].view(shape)
+            if base.dtype == like.dtype and base.device == like.device and base.numel() >= numel:
+                users = _storage_users(base)  # the cache's reference and the check's own handle
+                if users is not None and users <= 2:
+                    return base[:numel].view(shape)
         with torch.inference_mode(False):  # a normal tensor, usable in and out of inference mode
             base = torch.empty(numel, dtype=like.dtype, device=like.device)
         bases.append(base)
@@ -101,7 +121,12 @@ def _scratch(workspace: Workspace, name: str, tiles: list[tuple[slice, slice]], 
 
 
 def _attend(
-    x: Tensor, w: Tensor, u: Tensor, values: Sequence[Tensor], probs: Tensor, tiles: list[tuple[slice, slice]],
+    x: Tensor,
+    w: Tensor,
+    u: Tensor,
+    values: Sequence[Tensor],
+    probs: Tensor,
+    tiles: list[tuple[slice, slice]],
     keep: bool,
 ) -> list[Tensor]:
     """Per stage softmax((X*w_i + u_i) X^T) V_i on flattened pairs, tile by tile. ``keep``: ``probs`` is
@@ -142,14 +167,18 @@ class SharedKeyAttention(torch.autograd.Function):
     in ``scores_max`` per stage, and recomputes them tile by tile otherwise."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, w: Tensor, u: Tensor, workspace: Workspace, scores_max: int,
-                *values: Tensor) -> tuple[Tensor, ...]:
+    def forward(
+        ctx, x: Tensor, w: Tensor, u: Tensor, workspace: Workspace, scores_max: int, *values: Tensor
+    ) -> tuple[Tensor, ...]:
         b, h, n, _ = x.shape
         xf, wf, uf = _pairs(x, w, u)
         tiles = _tiles(b * h, n)
         keep = b * h * n * n <= scores_max
-        probs = (workspace.get("probs", (len(values), b * h, n, n), x) if keep
-                 else _scratch(workspace, "scores", tiles, n, x))
+        probs = (
+            workspace.get("probs", (len(values), b * h, n, n), x)
+            if keep
+            else _scratch(workspace, "scores", tiles, n, x)
+        )
         flat = [v.reshape(b * h, n, -1) for v in values]
         outs = _attend(xf, wf, uf, flat, probs, tiles, keep)
         ctx.workspace, ctx.tiles, ctx.shape = workspace, tiles, x.shape
@@ -177,8 +206,11 @@ class SharedKeyAttention(torch.autograd.Function):
                 c, r = pairs.stop - pairs.start, rows.stop - rows.start
                 xc, xr, gr, dS = x[pairs], x[pairs, rows], g[pairs, rows], grad_scores[:c, :r]
                 wi, ui = w[i, pairs, None, :], u[i, pairs, None, :]
-                p = probs[i, pairs, rows] if probs is not None else _stage_scores(xr, xc, w[i, pairs], u[i, pairs],
-                                                                                    scratch[:c, :r])
+                p = (
+                    probs[i, pairs, rows]
+                    if probs is not None
+                    else _stage_scores(xr, xc, w[i, pairs], u[i, pairs], scratch[:c, :r])
+                )
                 grad_v[pairs].baddbmm_(p.transpose(1, 2), gr)
                 # Softmax backward, dS = P * (dP - rowsum(dP * P)), with rowsum(dP * P) = rowsum(dO * O).
                 torch.bmm(gr, v[pairs].transpose(1, 2), out=dS)

@@ -1,10 +1,12 @@
 """Dual Cross-Attention (Ates et al. 2023): a skip-connection module over multi-scale tokens.
 
-Faithful to the official implementation (parameter parity, residuals after CCA and SCA,
-bilinear up-sampling + 1x1 conv + raw feature + BN + ReLU on the way out) but written for
-speed and memory: every "1x1 depth-wise projection" of tokens is a per-channel scale and
-shift (``addcmul``), and both attentions go through ``scaled_dot_product_attention``, so the
-N x N spatial score matrix is not kept for backward when a fused kernel is available.
+The module as the official implementation builds it (parameter parity): token embedding
+(pooling to one grid + a per-channel projection), channel cross-attention (CCA) then spatial
+cross-attention (SCA), each with a residual, and the output path (bilinear up-sampling, 1x1
+conv, + the raw feature, BN, ReLU). Every "1x1 depth-wise projection" of tokens is written as
+what it is, a per-channel scale and shift. How the attentions are computed (one Gram matrix
+for CCA; fused attention on CUDA and an exact CPU kernel for SCA) lives in
+``dca.nn.dca_kernels``; the outputs equal the direct transcription in ``dca.nn.dca_reference``.
 
 Ablations are parameters, not copies: ``layout`` (cca-sca, sca-cca, cca, sca), ``fusion``
 (sequential, sum, concat) and ``patch_embed`` (avgpool, conv). Fusions other than
@@ -14,7 +16,6 @@ built them is documented on each class.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,22 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dca.nn import attention
-from dca.nn.attention import Workspace, shared_key_attention
+from dca.nn.attention import Workspace
+from dca.nn.dca_kernels import channel_attention, spatial_attention, upsample_add
 
 LN_EPS = 1e-6  # the official DCA LayerNorm epsilon
-# Largest SCA score tensor (elements, one stage, all heads and samples) kept for the backward on the
-# CPU: 64 MiB in float32 (U-Net at 224x224 up to batch 27). Larger ones go by tiles of at most
-# this size and the backward recomputes them (dca.nn.attention).
-SAVED_SCORES_MAX = 2**24
-# Per-head value width below which values are stored feature-major: measured on the CPU (2 threads, 784
-# tokens), P V and P^T dO with E = 8 run in 0.29 and 0.25 ms from (E, N) storage against 0.55 and 0.71 ms from
-# (N, E); from E = 16 on, (N, E) is as fast or up to 10% faster.
-NARROW_VALUES = 16
 LAYOUTS = ("cca-sca", "sca-cca", "cca", "sca")
 FUSIONS = ("sequential", "sum", "concat")
 PATCH_EMBEDS = ("avgpool", "conv")
-
 
 
 @dataclass(frozen=True)
@@ -67,8 +59,7 @@ class DCAOptions:
                 raise ValueError(f"{key}={value!r} is not one of {', '.join(allowed)}")
         if self.fusion != "sequential" and self.layout not in ("cca-sca", "sca-cca"):
             raise ValueError(
-                f"dca_fusion={self.fusion!r} combines CCA and SCA; it needs dca_layout 'cca-sca', "
-                f"got {self.layout!r}"
+                f"dca_fusion={self.fusion!r} combines CCA and SCA; it needs dca_layout 'cca-sca', got {self.layout!r}"
             )
         for key, value in (
             ("dca_blocks", self.blocks),
@@ -79,8 +70,6 @@ class DCAOptions:
                 raise ValueError(f"{key} must be a positive integer, got {value!r}")
         if self.patch_size is not None and (not isinstance(self.patch_size, int) or self.patch_size < 1):
             raise ValueError(f"dca_patch_size must be a positive integer, got {self.patch_size!r}")
-
-
 
 
 class TokenAffine(nn.Module):
@@ -116,9 +105,7 @@ class TokenEmbedding(nn.Module):
     def __init__(self, channels: int, stride: int, patch_embed: str) -> None:
         super().__init__()
         self.stride = stride
-        self.conv = (
-            nn.Conv2d(channels, channels, kernel_size=stride, stride=stride) if patch_embed == "conv" else None
-        )
+        self.conv = nn.Conv2d(channels, channels, kernel_size=stride, stride=stride) if patch_embed == "conv" else None
         self.proj = TokenAffine(channels)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -159,110 +146,41 @@ class _CrossAttention(nn.Module):
 class ChannelCrossAttention(_CrossAttention):
     """CCA: queries from each stage, keys/values from the concatenation, attention over channels.
 
-    Scores are (C_i/h x C_c/h) per head, scaled by 1/sqrt(C_c) whatever the head count
-    (official quirk, kept); heads are contiguous channel slices. Computed for all stages at
-    once: stage i's own tokens are columns of the concatenation Y, so every score matrix is a
-    row block of one Gram matrix Y^T Y with per-channel scales and shifts (the affine
-    projections expanded), and every output is one product Y M^T; heads are a block mask.
+    For stage i, with X_i = LN_i(T_i) and X_c their concatenation: Q = q_i(X_i), K = k_i(X_c),
+    V = v_i(X_c); per head, softmax(Q^T K / sqrt(C_c)) V^T, a (C_i/h x C_c/h) channel affinity
+    applied to the tokens, then the output projection. The scale is 1/sqrt(C_c) whatever the
+    head count (official quirk, kept); heads are contiguous channel slices.
     """
 
     own_inputs = ("q",)
 
     def forward(self, tokens: Sequence[Tensor]) -> list[Tensor]:
         """Attention outputs per stage (without the residual), each (B, N, C_i)."""
-        y = torch.cat([norm(t) for norm, t in zip(self.norms, tokens, strict=True)], dim=-1)
-        n, c = y.shape[1:]
-
-        def per_row(affines: nn.ModuleList, name: str) -> Tensor:
-            """(C_c, C_c): row p holds the key/value affine of the stage that owns query channel p."""
-            return torch.cat([getattr(m, name).expand(ci, c) for m, ci in zip(affines, self.channels)])
-
-        qw = torch.cat([m.weight for m in self.q])[:, None]
-        qb = torch.cat([m.bias for m in self.q])[:, None]
-        kw, kb = per_row(self.k, "weight"), per_row(self.k, "bias")
-        total = y.sum(1)  # (B, C_c): sum over tokens of each channel
-        # sum_n (qw y_np + qb)(kw y_nq + kb), expanded: qw kw G + qw kb s_p + qb kw s_q + N qb kb.
-        scores = (qw * kw) * torch.bmm(y.transpose(1, 2), y)
-        scores = scores + (qw * kb) * total[:, :, None] + (qb * kw) * total[:, None, :] + n * (qb * kb)
-        scores = scores / math.sqrt(c)
-        if self.heads > 1:
-            scores = scores.masked_fill(~self._head_mask(y.device), float("-inf"))
-        probs = torch.softmax(scores, dim=-1)
-        # P V^T with V = vw*Y + vb: (P*vw) Y^T + rowsum(P*vb), as (B, N, C_c) tokens.
-        shift = (probs * per_row(self.v, "bias")).sum(-1)
-        out = torch.baddbmm(shift[:, None, :], y, (probs * per_row(self.v, "weight")).transpose(1, 2))
-        out = torch.addcmul(torch.cat([m.bias for m in self.out]), out, torch.cat([m.weight for m in self.out]))
-        return list(out.split(self.channels, dim=-1))
-
-    def _head_mask(self, device: torch.device) -> Tensor:
-        """(C_c, C_c) True where query channel p and key channel q belong to the same head."""
-        h = self.heads
-        query_head = torch.cat([torch.arange(ci, device=device) // (ci // h) for ci in self.channels])
-        key_head = torch.arange(sum(self.channels), device=device) // (sum(self.channels) // h)
-        return query_head[:, None] == key_head[None, :]
+        x_c = torch.cat([norm(t) for norm, t in zip(self.norms, tokens, strict=True)], dim=-1)
+        attended = channel_attention(x_c, self.channels, self.heads, self.q, self.k, self.v)
+        return [out(a) for out, a in zip(self.out, attended.split(self.channels, dim=-1), strict=True)]
 
 
 class SpatialCrossAttention(_CrossAttention):
     """SCA: queries and keys from the concatenation, values from each stage, attention over tokens.
 
-    Scores are N x N per head, scaled by 1/sqrt(C_c // h); heads are contiguous slices of
-    the concatenation (they straddle stage boundaries, as in the official code). On the CPU
-    the stages share one key matrix (``dca.nn.attention``); the key biases cancel in the
-    softmax and get their exact gradient, zero.
+    For stage i, with Y_i = LN_i(T_i) (the CCA-updated tokens) and Y_c their concatenation:
+    Q = q_i(Y_c), K = k_i(Y_c), V = v_i(Y_i); per head, softmax(Q K^T / sqrt(C_c // h)) V,
+    N x N scores, then the output projection. Heads are contiguous slices of the
+    concatenation (they straddle stage boundaries, as in the official code).
     """
 
     own_inputs = ("v",)
 
     def __init__(self, channels: Sequence[int], heads: int) -> None:
         super().__init__(channels, heads)
-        self.workspace = Workspace()
+        self.workspace = Workspace()  # scratch of the CPU kernel, reused between steps
 
     def forward(self, tokens: Sequence[Tensor]) -> list[Tensor]:
-        normed = [norm(t) for norm, t in zip(self.norms, tokens, strict=True)]
-        cat = torch.cat(normed, dim=-1)
-        b, n, c = cat.shape
-        h = self.heads
-        training = torch.is_grad_enabled() and (cat.requires_grad or self.q[0].weight.requires_grad)
-        if cat.is_cuda or (not training and n * n > attention.ROW_TILE_MAX):
-            # Forward-only on large grids, torch's fused kernel beats the exact tiles on the CPU even
-            # with V padded (its exponentials stay in registers): measured on ResUNet++ inference,
-            # 1.23-1.29x the plain model against 1.37x.
-            return self._per_stage(normed, cat)
-        scale = 1.0 / math.sqrt(c // h)
-        w = torch.stack([q.weight * k.weight for q, k in zip(self.q, self.k)]) * scale
-        u = torch.stack([torch.addcmul(k.bias * 0, q.bias, k.weight) for q, k in zip(self.q, self.k)]) * scale
-        w, u = w.view(len(normed), h, c // h), u.view(len(normed), h, c // h)
-        x = cat.view(b, n, h, c // h).transpose(1, 2).contiguous()
-        values = [_head_values(v(t), h) for v, t in zip(self.v, normed)]
-        outs = shared_key_attention(x, w, u, values, self.workspace, SAVED_SCORES_MAX)
-        return [out(o.transpose(1, 2).reshape(b, n, -1)) for out, o in zip(self.out, outs)]
-
-    def _per_stage(self, normed: Sequence[Tensor], cat: Tensor) -> list[Tensor]:
-        """Project and attend stage by stage through ``scaled_dot_product_attention`` (CUDA; large-grid inference)."""
-        return [out(self.attend(q(cat), k(cat), v(own)))
-                for q, k, v, out, own in zip(self.q, self.k, self.v, self.out, normed)]
-
-    def attend(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        b, n, c_k = q.shape
-        c_v = v.shape[-1]
-        h = self.heads
-        qh = q.view(b, n, h, c_k // h).transpose(1, 2)
-        kh = k.view(b, n, h, c_k // h).transpose(1, 2)
-        vh = v.view(b, n, h, c_v // h).transpose(1, 2)
-        # CUDA's memory-efficient kernel accepts a V narrower than Q/K; the CPU's fused (flash) kernel
-        # does not, so there V is zero-padded to the Q/K head width and the padding sliced off.
-        pad = 0 if q.is_cuda else qh.shape[-1] - vh.shape[-1]
-        out = F.scaled_dot_product_attention(qh, kh, F.pad(vh, (0, pad)), scale=1.0 / math.sqrt(c_k // h))
-        return out[..., : c_v // h].transpose(1, 2).reshape(b, n, c_v)
-
-
-def _head_values(v: Tensor, heads: int) -> Tensor:
-    """(B, N, C) values as (B, h, N, C/h) per head, contiguous per head (feature-major when narrow)."""
-    b, n, c = v.shape
-    v = v.view(b, n, heads, c // heads)
-    if c // heads < NARROW_VALUES:
-        return v.permute(0, 2, 3, 1).contiguous().transpose(2, 3)
-    return v.transpose(1, 2).contiguous()
+        """Attention outputs per stage (without the residual), each (B, N, C_i)."""
+        y = [norm(t) for norm, t in zip(self.norms, tokens, strict=True)]
+        attended = spatial_attention(torch.cat(y, dim=-1), y, self.q, self.k, self.v, self.heads, self.workspace)
+        return [out(a) for out, a in zip(self.out, attended, strict=True)]
 
 
 class ConcatFusion(nn.Module):
@@ -316,38 +234,6 @@ class DCABlock(nn.Module):
         return [t + x + y for t, x, y in zip(tokens, a, b, strict=True)]
 
 
-@functools.lru_cache(maxsize=64)
-def _interpolation_matrix(size: int, grid: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """(size, grid) weights of 1D linear interpolation with align_corners=True, as ``F.interpolate``."""
-    with torch.inference_mode(False):  # cached: must serve training too, where it is saved for backward
-        if grid == 1:
-            return torch.ones(size, 1, dtype=dtype, device=device)
-        pos = torch.arange(size, dtype=torch.float64) * ((grid - 1) / (size - 1))
-        low = pos.floor().long().clamp(max=grid - 2)
-        frac = pos - low
-        rows = torch.arange(size)
-        m = torch.zeros(size, grid, dtype=torch.float64)
-        m[rows, low] = 1.0 - frac
-        m[rows, low + 1] += frac
-        return m.to(dtype=dtype, device=device)
-
-
-def upsample_add(x: Tensor, raw: Tensor) -> Tensor:
-    """Bilinear (align_corners=True) up-sampling of ``x`` to ``raw``'s size, plus ``raw``.
-
-    On the CPU, written as two products with the interpolation matrices, the second one
-    accumulating onto ``raw`` (``addmm``): one pass over the full-resolution output instead of
-    three (up-sample, read both, add), and a backward that is two small GEMMs.
-    """
-    if x.is_cuda or not raw.is_contiguous():
-        return F.interpolate(x, size=raw.shape[-2:], mode="bilinear", align_corners=True) + raw
-    b, c, gh, gw = x.shape
-    h, w = raw.shape[-2:]
-    rows = torch.matmul(_interpolation_matrix(h, gh, x.dtype, x.device), x)  # (B, C, H, gw)
-    cols = _interpolation_matrix(w, gw, x.dtype, x.device)
-    return torch.addmm(raw.view(-1, w), rows.reshape(-1, gw), cols.T).view(b, c, h, w)
-
-
 class SkipOutput(nn.Module):
     """Tokens back to a skip feature: bilinear x stride, 1x1 conv, + raw feature, BN, ReLU.
 
@@ -391,8 +277,14 @@ class DualCrossAttention(nn.Module):
         super().__init__()
         if len(channels) != len(strides) or not channels:
             raise ValueError(f"DCA needs one stride per stage, got channels {channels} and strides {strides}")
-        DCAOptions(layout=layout, fusion=fusion, patch_embed=patch_embed, blocks=blocks,
-                   channel_heads=channel_heads, spatial_heads=spatial_heads)  # validates the switches
+        DCAOptions(
+            layout=layout,
+            fusion=fusion,
+            patch_embed=patch_embed,
+            blocks=blocks,
+            channel_heads=channel_heads,
+            spatial_heads=spatial_heads,
+        )  # validates the switches
         self.channels = list(channels)
         self.strides = list(strides)
         self.embed = nn.ModuleList(TokenEmbedding(c, s, patch_embed) for c, s in zip(channels, strides))

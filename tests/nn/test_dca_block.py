@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from dca.nn import attention as attention_module
-from dca.nn import dca as dca_module
+from dca.nn import dca_kernels as kernels_module
 from dca.nn.attention import SharedKeyAttention, Workspace
-from dca.nn.dca import DCAOptions, DualCrossAttention, _interpolation_matrix, build_dca
+from dca.nn.dca import DCAOptions, DualCrossAttention, build_dca
+from dca.nn.dca_kernels import _interpolation_matrix
 from dca.nn.dca_reference import reference_cca, reference_forward, reference_sca
 
 CHANNELS = [8, 16, 24, 32]
@@ -90,18 +91,13 @@ CPU_PATHS = {  # (SAVED_SCORES_MAX, ROW_TILE_MAX, NARROW_VALUES) -> the SCA path
 }
 
 
-def _sdpa_forward(self, tokens):
-    normed = [norm(t) for norm, t in zip(self.norms, tokens)]
-    return self._per_stage(normed, torch.cat(normed, dim=-1))
-
-
 def _select_path(monkeypatch, path: str) -> None:
     if CPU_PATHS[path] is None:
-        monkeypatch.setattr(dca_module.SpatialCrossAttention, "forward", _sdpa_forward)
+        monkeypatch.setattr(kernels_module, "use_fused_attention", lambda y_c, training: True)
     else:
-        monkeypatch.setattr(dca_module, "SAVED_SCORES_MAX", CPU_PATHS[path][0])
+        monkeypatch.setattr(kernels_module, "SAVED_SCORES_MAX", CPU_PATHS[path][0])
         monkeypatch.setattr(attention_module, "ROW_TILE_MAX", CPU_PATHS[path][1])
-        monkeypatch.setattr(dca_module, "NARROW_VALUES", CPU_PATHS[path][2])
+        monkeypatch.setattr(kernels_module, "NARROW_VALUES", CPU_PATHS[path][2])
 
 
 @pytest.mark.parametrize("path", CPU_PATHS)
