@@ -18,9 +18,7 @@ STRIDES = [8, 4, 2, 1]
 
 def _features(batch: int = 2, grid: int = 4, dtype=torch.float64) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(0)
-    return [
-        torch.randn(batch, c, grid * s, grid * s, generator=g, dtype=dtype) for c, s in zip(CHANNELS, STRIDES)
-    ]
+    return [torch.randn(batch, c, grid * s, grid * s, generator=g, dtype=dtype) for c, s in zip(CHANNELS, STRIDES)]
 
 
 @pytest.mark.parametrize(
@@ -37,8 +35,13 @@ def _features(batch: int = 2, grid: int = 4, dtype=torch.float64) -> list[torch.
 def test_forward_equals_official_transcription(layout, patch_embed, channel_heads, spatial_heads, blocks):
     torch.manual_seed(0)
     m = DualCrossAttention(
-        CHANNELS, STRIDES, layout=layout, patch_embed=patch_embed, blocks=blocks,
-        channel_heads=channel_heads, spatial_heads=spatial_heads,
+        CHANNELS,
+        STRIDES,
+        layout=layout,
+        patch_embed=patch_embed,
+        blocks=blocks,
+        channel_heads=channel_heads,
+        spatial_heads=spatial_heads,
     ).double()
     m.train()
     feats = _features()
@@ -73,8 +76,9 @@ def test_gradients_reach_every_parameter():
     out = m([f.float().requires_grad_() for f in _features()])
     sum(o.square().mean() for o in out).backward()
     key_bias = {f"blocks.0.sca.k.{i}.bias" for i in range(len(CHANNELS))}
-    missing = [n for n, p in m.named_parameters()
-               if n not in key_bias and (p.grad is None or not p.grad.abs().sum() > 0)]
+    missing = [
+        n for n, p in m.named_parameters() if n not in key_bias and (p.grad is None or not p.grad.abs().sum() > 0)
+    ]
     assert not missing
     assert all(torch.equal(p.grad, torch.zeros_like(p)) for n, p in m.named_parameters() if n in key_bias)
 
