@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dca.evaluate.protocol import HD95_EMPTY
 from dca.evaluate.run import evaluate_run
 from dca.layout import EVAL_DIR
 from dca.train.config import RESOLUTIONS
@@ -25,10 +26,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--resolution", choices=RESOLUTIONS, help="2D: score at the model or the original resolution (default: config)"
     )
     parser.add_argument("--out", type=Path, help=f"output folder (default RUN_DIR/{EVAL_DIR})")
+    parser.add_argument(
+        "--hd95-empty",
+        choices=HD95_EMPTY,
+        default="skip",
+        help="HD95 of a case with an empty prediction (or reference): skip it (counted in hd95_undefined) or score "
+        "the image diagonal, the challenge convention (default: skip)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate ``args.run_dir``."""
-    evaluate_run(args.run_dir, resolution=args.resolution, out=args.out)
+    evaluate_run(args.run_dir, resolution=args.resolution, out=args.out, hd95_empty=args.hd95_empty)
     return 0

@@ -10,6 +10,10 @@ Two per-case conventions (``convention``):
   which TransUNet does not report, follows the same branches (1 / 0). TransUNet calls medpy's
   ``hd95`` without spacing, so its HD95 is in voxels: pass ``spacing=None`` to reproduce its
   numbers, the physical spacing to get millimetres.
+
+HD95 with exactly one mask empty (``hd95_empty``): ``skip`` (NaN: left out of the means and counted in
+``hd95_undefined``) or ``diagonal``, the challenge convention: the case scores the largest distance its
+image allows, the diagonal of the array in the spacing's unit.
 """
 
 from __future__ import annotations
@@ -27,6 +31,24 @@ Convention = Literal["standard", "transunet"]
 CONVENTIONS: tuple[str, ...] = ("standard", "transunet")
 METRICS: tuple[str, ...] = ("dice", "iou", "hd95")
 Spacing = Sequence[float] | float | None
+HD95_EMPTY: tuple[str, ...] = ("skip", "diagonal")
+#: Layouts whose source gives no voxel spacing: their HD95 is in voxels (the TransUNet npz release).
+NO_SPACING_LAYOUTS = frozenset({"synapse_npz"})
+
+
+def hd95_unit(info: dict[str, Any], resolution: str) -> str:
+    """The unit of a processed dataset's HD95 (``dataset.json`` as ``info``): pixels (2D), mm or voxels (3D)."""
+    if int(info["dims"]) == 2:
+        return f"pixels at the {resolution} resolution"
+    source = info.get("source")
+    layout = source.get("layout") if isinstance(source, dict) else None
+    return "voxels" if layout in NO_SPACING_LAYOUTS else "mm"
+
+
+def diagonal(shape: Sequence[int], spacing: Spacing) -> float:
+    """The length of an array's diagonal in the unit of ``spacing`` (voxels when None)."""
+    scale = np.broadcast_to(np.asarray(1.0 if spacing is None else spacing, dtype=np.float64), (len(shape),))
+    return float(np.sqrt(np.sum((np.asarray(shape) * scale) ** 2)))
 
 
 def _standard_case(pred: np.ndarray, ref: np.ndarray, spacing: Spacing) -> dict[str, float]:
@@ -50,16 +72,19 @@ def case_metrics(
     spacing: Spacing = None,
     convention: Convention = "standard",
     include_background: bool = False,
+    hd95_empty: str = "skip",
 ) -> list[dict[str, Any]]:
     """One row per class of one case (2D image or 3D volume of integer labels): Dice, IoU, HD95, counts.
 
     ``labels[v]`` names label value ``v``; ``labels[0]`` is the background, skipped unless
     ``include_background`` (then its row has Dice, IoU and counts, HD95 NaN: it feeds only
     ``dice_with_background``). The counts (``intersection``, ``pred_size``, ``ref_size``) let
-    :func:`aggregate` pool over cases.
+    :func:`aggregate` pool over cases. ``hd95_empty`` (module docstring) says what an undefined HD95 scores.
     """
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}; expected one of {CONVENTIONS}")
+    if hd95_empty not in HD95_EMPTY:
+        raise ValueError(f"unknown hd95_empty {hd95_empty!r}; expected one of {HD95_EMPTY}")
     pred_labels, ref_labels = np.asarray(pred_labels), np.asarray(ref_labels)
     if pred_labels.shape != ref_labels.shape:
         raise ValueError(f"prediction and reference shapes differ: {pred_labels.shape} vs {ref_labels.shape}")
@@ -74,6 +99,8 @@ def case_metrics(
             scores = _transunet_case(pred, ref, spacing)
         else:
             scores = _standard_case(pred, ref, spacing)
+        if value != 0 and hd95_empty == "diagonal" and np.isnan(scores["hd95"]):
+            scores["hd95"] = diagonal(pred.shape, spacing)
         rows.append(
             {
                 "class": name,

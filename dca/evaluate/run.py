@@ -4,7 +4,10 @@
 the original resolution (logits resized back bilinearly, original masks), with the
 ``standard`` conventions; 3D datasets per volume with the TransUNet protocol
 (:func:`~dca.evaluate.protocol.predict_volume`, ``transunet`` conventions, HD95 in mm from the
-voxel spacing). Writes ``eval/per_case.csv``, ``eval/metrics.json`` (the aggregate, with how the model
+voxel spacing, in voxels for a source without one: :func:`~dca.evaluate.protocol.hd95_unit`). A run of
+the paper protocol also gets the official DCA Dice/IoU (:mod:`dca.evaluate.official`: per test batch of
+``eval.batch``, at the model resolution; 3D: the 2D slices at the model size). Writes ``eval/per_case.csv``,
+``eval/metrics.json`` (the aggregate, with how the model
 was selected) and ``eval/predictions/``, the first k test ids (sorted), for the figures
 (:class:`dca.layout.RunDir`). The run's config is the one kept in its selected checkpoint.
 """
@@ -26,16 +29,18 @@ from scipy.ndimage import zoom
 from torch import nn
 
 from dca.data.loader import dataset_info, load_case, read_index
-from dca.evaluate.protocol import aggregate, case_metrics, predict_volume
+from dca.evaluate.official import official_scores
+from dca.evaluate.protocol import aggregate, case_metrics, hd95_unit, predict_volume
 from dca.layout import EVAL_METRICS, EVAL_PER_CASE, PREDICTIONS_DIR, RunDir
 from dca.train import setup
 from dca.train.batches import epoch_batches, make_loader, model_inputs
-from dca.train.checkpoint import load_checkpoint
+from dca.train.checkpoint import load_weights
 from dca.train.config import RunConfig, resolve_config
 from dca.train.device import Log, select_device
 from dca.train.loop import selected_checkpoint, selection_info, trained_config
 from dca.train.losses import to_labels
 from dca.utils.io import atomic_path, save_npy, write_json
+from dca.utils.progress import track
 
 
 def log_message(message: str) -> None:
@@ -68,10 +73,16 @@ def _save_prediction(folder: Path, case: str, labels: np.ndarray, fmt: str) -> N
 class _Evaluator:
     """The model of one run on ``device`` and the test split of its dataset."""
 
-    def __init__(self, config: RunConfig, model: nn.Module, device: torch.device, out: Path) -> None:
-        self.config, self.model, self.device = config, model, device
+    def __init__(
+        self, config: RunConfig, model: nn.Module, device: torch.device, out: Path, voxels: bool, hd95_empty: str
+    ) -> None:
+        self.config, self.model, self.device, self.hd95_empty = config, model, device, hd95_empty
         self.root = Path(config.data.root)
         self.labels = dataset_info(self.root)["labels"]
+        self.voxels = voxels  # HD95 in voxels: the source has no real spacing
+        #: Model-resolution (prediction, reference) label maps in loader order, for the official metric.
+        self.official = config.protocol == "paper"
+        self.maps: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
         self.test_ids = sorted(row["id"] for row in read_index(self.root) if row["split"] == "test")
         self.keep = set(self.test_ids[: config.eval.save_predictions])
         self.predictions = out / PREDICTIONS_DIR
@@ -80,7 +91,8 @@ class _Evaluator:
         """Per-class metric rows of one case (prediction saved when it is one of the kept cases)."""
         if case in self.keep:
             _save_prediction(self.predictions, case, pred, self.config.eval.prediction_format)
-        return [{"case": case, **row} for row in case_metrics(pred, ref, self.labels, **kwargs)]
+        rows = case_metrics(pred, ref, self.labels, hd95_empty=self.hd95_empty, **kwargs)
+        return [{"case": case, **row} for row in rows]
 
     @torch.no_grad()
     def images(self, resolution: str) -> list[dict[str, Any]]:
@@ -89,8 +101,12 @@ class _Evaluator:
         dataset = setup.make_dataset(cfg, "test", augment=False)
         batches = epoch_batches(len(dataset), cfg.eval.batch, cfg.seed, 0, shuffle=False)
         rows: list[dict[str, Any]] = []
-        for batch in make_loader(dataset, batches, cfg.data.workers, cfg.seed, 0, False):
+        loader = make_loader(dataset, batches, cfg.data.workers, cfg.seed, 0, False)
+        for batch in track(loader, len(batches), "evaluate", unit="batch"):
             logits = self.model(*model_inputs(batch, cfg.data.inputs, self.device, False)).float().cpu()
+            if self.official:
+                self.maps[0].extend(to_labels(logits).numpy())
+                self.maps[1].extend(batch["mask"].numpy())
             for i, case in enumerate(batch["id"]):
                 if resolution == "model":
                     pred, ref = to_labels(logits[i : i + 1])[0].numpy(), batch["mask"][i].numpy()
@@ -122,28 +138,47 @@ class _Evaluator:
             arrays = [slices if name == "image" else slices_of(name, len(slices)) for name in cfg.data.inputs]
             start += len(slices)
             inputs = [torch.from_numpy(a.astype(np.float32))[:, None].to(self.device) for a in arrays]
-            return to_labels(self.model(*inputs)).cpu().numpy()
+            labels = to_labels(self.model(*inputs)).cpu().numpy()
+            if self.official:
+                self.maps[0].extend(labels)
+            return labels
 
         return predict
 
     def volumes(self) -> list[dict[str, Any]]:
-        """Rows for every 3D test volume (TransUNet protocol, HD95 with the voxel spacing)."""
+        """Rows for every 3D test volume (TransUNet protocol, HD95 with the voxel spacing or in voxels)."""
         rows: list[dict[str, Any]] = []
-        for case in self.test_ids:
+        size = self.config.data.size
+        for case in track(self.test_ids, len(self.test_ids), "evaluate", unit="volume"):
             volume, label, spacing = load_case(self.root, case)
             predict = self._predict_slices(case, volume.shape)
-            pred = predict_volume(predict, volume, self.config.data.size, self.config.eval.batch)
-            rows += self._rows(case, pred, label, spacing=spacing, convention="transunet")
+            pred = predict_volume(predict, volume, size, self.config.eval.batch)
+            if self.official:  # the official code's 2D slices: labels zoomed to the model size (nearest)
+                factors = (size / label.shape[1], size / label.shape[2])
+                self.maps[1].extend(s if factors == (1.0, 1.0) else zoom(s, factors, order=0) for s in label)
+            rows += self._rows(case, pred, label, spacing=None if self.voxels else spacing, convention="transunet")
         return rows
+
+    def official_scores(self) -> dict[str, Any]:
+        """The official DCA Dice/IoU of the collected label maps, per batch of ``eval.batch`` ({} unless paper)."""
+        if not self.official:
+            return {}
+        return official_scores(*self.maps, len(self.labels), self.config.eval.batch)
 
 
 def evaluate_run(
-    run_dir: Path, *, resolution: str | None = None, out: Path | None = None, log: Log = log_message
+    run_dir: Path,
+    *,
+    resolution: str | None = None,
+    out: Path | None = None,
+    hd95_empty: str = "skip",
+    log: Log = log_message,
 ) -> dict[str, Any]:
     """Evaluate the selected checkpoint of the finished run ``run_dir`` on its test split; return the metrics.
 
     ``resolution`` overrides the run's ``eval.resolution`` (2D only); ``out`` (default ``RUN_DIR/eval``) gets
-    the files of the run folder's ``eval/``.
+    the files of the run folder's ``eval/``; ``hd95_empty`` (``skip`` or ``diagonal``) scores a case whose HD95
+    is undefined (:mod:`dca.evaluate.protocol`).
     """
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
@@ -154,13 +189,14 @@ def evaluate_run(
     dims = int(info["dims"])
 
     ckpt_name = selected_checkpoint(config)
-    ckpt = load_checkpoint(run_dir / ckpt_name, device)
     in_channels = setup.input_channels(setup.make_dataset(config, "test", augment=False), config.data.inputs)
     model = setup.build_run_model(config, in_channels, setup.num_outputs(info["labels"]))
-    model.load_state_dict(ckpt["model"])
+    model.load_state_dict(load_weights(run_dir / ckpt_name, device))
     model.to(device).eval()
+    summary = json.loads(RunDir(run_dir).summary.read_text(encoding="utf-8"))
 
-    evaluator = _Evaluator(config, model, device, out)
+    unit = hd95_unit(info, resolution)
+    evaluator = _Evaluator(config, model, device, out, voxels=unit == "voxels", hd95_empty=hd95_empty)
     per_case = pd.DataFrame(evaluator.volumes() if dims == 3 else evaluator.images(resolution))
     with atomic_path(out / EVAL_PER_CASE) as tmp:
         per_case.to_csv(tmp, index=False)
@@ -168,13 +204,15 @@ def evaluate_run(
         **selection_info(config),
         "run": str(run_dir),
         "checkpoint": ckpt_name,
-        "epoch": ckpt["epoch"],
+        "epoch": summary.get("best_epoch"),
         "split": "test",
         "resolution": "volume" if dims == 3 else resolution,
         "size": config.data.size,
         "convention": "transunet" if dims == 3 else "standard",
-        "hd95_unit": "mm" if dims == 3 else f"pixels at the {resolution} resolution",
+        "hd95_unit": unit,
+        "hd95_empty": hd95_empty,
         **aggregate(per_case),
+        **evaluator.official_scores(),
     }
     write_json(out / EVAL_METRICS, metrics)
     note = f" [{metrics['selection_note']}]" if metrics["test_selected"] else ""

@@ -6,9 +6,17 @@ share its folder, so it is trained once; two groups that would train the same ru
 (their papers' settings differ) are a config error.
 
 A run's config is, merged in this order (later wins, nested mappings key by key, None = not set):
-the preset named by the merged settings, ``training.<paper>``, ``training.<paper>.datasets.<dataset>``,
-``variants.<variant>.training``, and what the workflow fixes: ``model`` (name, dca, options),
-``data.root`` and ``data.inputs``, ``seed``, ``selection``, ``device.name`` and ``out``.
+the preset named by the merged settings, ``training.<paper>``, its ``protocols.<protocol>``,
+``training.<paper>.datasets.<dataset>``, its ``protocols.<protocol>``, ``variants.<variant>.training``,
+and what the workflow fixes: ``model`` (name, dca, options), ``data.root`` and ``data.inputs``, ``seed``,
+``selection``, ``protocol``, ``device.name`` and ``out``.
+
+Protocols (docs/protocols.md): a group (or a variant, overriding it) runs ``honest`` (the default), ``paper``
+or both. A paper run trains on the dataset prepared with the paper's split protocol of the registry
+(``<paper>-paper``, the twin of the dataset's honest protocol), a processed dataset of its own with the id
+``<dataset>@<protocol name>`` (e.g. ``kvasir@dca-paper``: its own folder, Snakemake target and run folders),
+selects on test, augments as the paper (without the official mask-flip bug: dca/data/loader.py) and is
+scored with the paper's metric by ``dca evaluate`` (it reads ``protocol`` from the run config).
 """
 
 from __future__ import annotations
@@ -66,6 +74,41 @@ class DatasetPlan:
         return " ".join([*args, "--overwrite"])
 
 
+PROTOCOLS: tuple[str, ...] = ("honest", "paper")
+#: Joins a dataset id and its paper split protocol into the id of the paper-protocol dataset.
+PROTOCOL_SEPARATOR = "@"
+
+
+def as_protocols(value: str | list[str] | None, default: list[str]) -> list[str]:
+    """A ``protocol`` config value (a name, a list or None = ``default``) as a list in canonical order."""
+    if value is None:
+        return list(default)
+    names = [value] if isinstance(value, str) else list(value)
+    return [p for p in PROTOCOLS if p in names]
+
+
+def paper_protocol(registry_name: str, honest: str | None, paper: str, where: str) -> str:
+    """The registry's split protocol that reruns ``paper``'s split of a dataset prepared with ``honest``.
+
+    The twin of the honest protocol named ``<paper>-paper`` (or its only twin); else a protocol of that name;
+    a :class:`ConfigError` naming ``where`` when the dataset has none.
+    """
+    from dca.data.registry import get_dataset
+
+    spec = get_dataset(registry_name)
+    current = spec.protocol(honest)
+    twins = list(current.paper)
+    wanted = f"{paper}-paper"
+    if wanted in twins or wanted in spec.protocols:
+        return wanted
+    if len(twins) == 1:
+        return twins[0]
+    raise ConfigError(
+        f"{where}: dataset {registry_name!r} has no paper split protocol for paper {paper!r} (no {wanted!r}; "
+        f"protocols: {', '.join(spec.protocols)}); run it under protocol honest or add the protocol to the registry"
+    )
+
+
 def _synth_spec(registry_name: str, synth: dict[str, Any] | None) -> dict[str, Any] | None:
     """The ``synth`` settings with the kind filled in from the registry, or None when not synthetic."""
     if synth is None:
@@ -89,20 +132,25 @@ class Grid:
         self.paths: dict[str, str] = dict(config["paths"])
         self.groups: dict[str, list[Run]] = {}
         self.papers: dict[Run, str] = {}
+        self.protocols: dict[Run, str] = {}
+        #: Paper-protocol dataset id -> (the dataset id it derives from, its registry split protocol).
+        self.derived: dict[str, tuple[str, str]] = {}
+        #: (group, dataset, protocol) -> the dataset id of its runs.
+        self.run_datasets: dict[tuple[str, str, str], str] = {}
         self._resolved: dict[Run, dict[str, Any]] = {}
         self._yaml: dict[Run, str] = {}
         self._digest: dict[Run, str] = {}
         owner: dict[Run, str] = {}
         for group, spec in config["experiments"].items():
-            runs = [
-                Run(dataset, variant, seed)
-                for dataset in spec["datasets"]
-                for variant in spec["variants"]
-                for seed in config["seeds"]
-            ]
-            self.groups[group] = runs
-            for run in runs:
-                resolved = self._resolve(run, spec["paper"], group)
+            runs = []
+            for dataset in spec["datasets"]:
+                for variant in spec["variants"]:
+                    for protocol in self.run_protocols(group, variant):
+                        run_dataset = self._run_dataset(group, dataset, protocol)
+                        runs += [(Run(run_dataset, variant, seed), protocol) for seed in config["seeds"]]
+            self.groups[group] = [run for run, _ in runs]
+            for run, protocol in runs:
+                resolved = self._resolve(run, spec["paper"], group, protocol)
                 if run in self._resolved and resolved != self._resolved[run]:
                     raise ConfigError(
                         f"experiments.{group}: run {run.folder(self.paths['runs'])} is also in group {owner[run]} "
@@ -110,7 +158,44 @@ class Grid:
                     )
                 self._resolved.setdefault(run, resolved)
                 self.papers.setdefault(run, spec["paper"])
+                self.protocols.setdefault(run, protocol)
                 owner.setdefault(run, group)
+
+    # ------------------------------------------------------------------ protocols
+
+    def run_protocols(self, group: str, variant: str) -> list[str]:
+        """The protocols of ``variant``'s runs in ``group``: the variant's ``protocol``, else the group's."""
+        spec = self.config["experiments"][group]
+        default = as_protocols(spec.get("protocol"), ["honest"])
+        return as_protocols(self.config["variants"][variant].get("protocol"), default)
+
+    def _run_dataset(self, group: str, dataset: str, protocol: str) -> str:
+        """The dataset id of ``group``'s runs on ``dataset`` under ``protocol`` (a paper id is registered)."""
+        if protocol == "honest":
+            self.run_datasets[(group, dataset, protocol)] = dataset
+            return dataset
+        spec = self.config["datasets"][dataset]
+        name = paper_protocol(
+            spec.get("registry") or dataset,
+            spec.get("protocol"),
+            self.config["experiments"][group]["paper"],
+            f"experiments.{group}.protocol (dataset {dataset})",
+        )
+        derived = f"{dataset}{PROTOCOL_SEPARATOR}{name}"
+        self.derived[derived] = (dataset, name)
+        self.run_datasets[(group, dataset, protocol)] = derived
+        return derived
+
+    def base_dataset(self, dataset: str) -> str:
+        """The configured dataset id a (possibly paper-protocol) dataset id derives from."""
+        return self.derived[dataset][0] if dataset in self.derived else dataset
+
+    def dataset_ids(self) -> list[str]:
+        """Every dataset id the workflow can prepare: the configured ones, each followed by its paper ids."""
+        ids = []
+        for dataset in self.config["datasets"]:
+            ids += [dataset, *sorted(d for d, (base, _) in self.derived.items() if base == dataset)]
+        return ids
 
     # ------------------------------------------------------------------ runs
 
@@ -148,13 +233,16 @@ class Grid:
             digest = self._digest[run] = config_digest(self._resolved[run])
         return digest
 
-    def _resolve(self, run: Run, paper: str, group: str) -> dict[str, Any]:
+    def _resolve(self, run: Run, paper: str, group: str, protocol: str) -> dict[str, Any]:
         """Merge the settings of ``run`` (module docstring) and resolve them with :mod:`dca.train.config`."""
         config = self.config
         settings = dict(prune(config["training"][paper]))
-        per_dataset = settings.pop("datasets", {}) or {}
+        per_dataset = dict((settings.pop("datasets", None) or {}).get(self.base_dataset(run.dataset), {}))
+        merged = {}
+        for layer in (settings, per_dataset):
+            by_protocol = layer.pop("protocols", None) or {}
+            merged = deep_merge(deep_merge(merged, layer), by_protocol.get(protocol, {}))
         variant = config["variants"][run.variant]
-        merged = deep_merge(settings, per_dataset.get(run.dataset, {}))
         merged = deep_merge(merged, prune(variant.get("training") or {}))
         options = deep_merge((merged.get("model") or {}).get("options") or {}, variant.get("options") or {})
         fixed = {
@@ -164,10 +252,14 @@ class Grid:
                 "inputs": list(variant.get("inputs") or [IMAGE_INPUT]),
             },
             "seed": run.seed,
-            "selection": config["selection"],
+            # The paper protocol selects on test and augments as the papers' code (docs/protocols.md).
+            "selection": "test" if protocol == "paper" else config["selection"],
+            "protocol": protocol,
             "device": {"name": config["device"]},
             "out": run.folder(self.paths["runs"]),
         }
+        if protocol == "paper":
+            fixed["data"]["augment"] = True
         merged = deep_merge(merged, fixed)
         try:
             return to_dict(resolve_config(merged))
@@ -185,23 +277,30 @@ class Grid:
         return f"{self.paths['processed']}/{dataset}"
 
     def dataset(self, dataset: str) -> DatasetPlan:
-        """How ``dataset`` is obtained and prepared."""
-        spec = self.config["datasets"][dataset]
-        registry = spec.get("registry") or dataset
+        """How ``dataset`` (a configured or a paper-protocol id) is obtained and prepared.
+
+        A paper-protocol dataset reads the raw data of the dataset it derives from; one that is synthesised or
+        downloaded gets a raw folder of its own, so that its job never writes where another job reads.
+        """
+        base = self.base_dataset(dataset)
+        spec = self.config["datasets"][base]
+        registry = spec.get("registry") or base
+        fetched = spec.get("synth") is not None or bool(spec.get("download"))
+        own_raw = dataset if dataset in self.derived and fetched else base
         return DatasetPlan(
             id=dataset,
             registry=registry,
-            raw=spec.get("raw") or f"{self.paths['raw']}/{dataset}",
+            raw=spec.get("raw") or f"{self.paths['raw']}/{own_raw}",
             processed=self.processed_dir(dataset),
-            protocol=spec.get("protocol"),
+            protocol=self.derived[dataset][1] if dataset in self.derived else spec.get("protocol"),
             synth=_synth_spec(registry, spec.get("synth")),
             download=bool(spec.get("download")),
         )
 
     def datasets(self, groups: Iterable[str] | None = None) -> list[str]:
-        """The dataset ids the runs of ``groups`` (default: all) train on, in config order."""
+        """The dataset ids the runs of ``groups`` (default: all) train on, in config order (paper ids after theirs)."""
         used = {run.dataset for run in self.runs(groups)}
-        return [d for d in self.config["datasets"] if d in used]
+        return [d for d in self.dataset_ids() if d in used]
 
     def enhancements(self, run: Run) -> list[str]:
         """The enhancement methods ``run`` reads (its non-image inputs), in input order."""

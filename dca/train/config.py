@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ import yaml
 from dca.utils.cli import parse_key_values
 
 SELECTIONS = ("val", "test", "last")
+#: ``paper``: the paper's own split, selection and metric rerun (docs/protocols.md); ``honest``: ours.
+PROTOCOLS = ("honest", "paper")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("none", "cosine", "poly")
 DEVICES = ("auto", "cuda", "cpu")
@@ -170,6 +173,7 @@ class RunConfig:
     batch_size: int = 4
     seed: int = 0
     selection: str = "val"
+    protocol: str = "honest"
     device: DeviceConfig = field(default_factory=DeviceConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -177,6 +181,7 @@ class RunConfig:
         _check_positive("epochs", self.epochs)
         _check_positive("batch_size", self.batch_size)
         _check_choice("selection", self.selection, SELECTIONS)
+        _check_choice("protocol", self.protocol, PROTOCOLS)
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
 
@@ -248,6 +253,13 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         return dict(value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            number = float(value)
+        except ValueError:
+            raise TypeError(f"{key} must be a number, got {value!r}") from None
+        if math.isfinite(number):
+            return number
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise TypeError(f"{key} must be of type {hint.__name__}, got {value!r}")
     return value

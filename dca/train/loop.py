@@ -29,7 +29,7 @@ from dca.layout import RunDir
 from dca.train import setup
 from dca.train.batches import EpochLoader, epoch_batches, model_inputs
 from dca.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from dca.train.config import RunConfig, to_dict
+from dca.train.config import RunConfig, resolve_config, to_dict
 from dca.train.device import (
     Log,
     amp_dtype,
@@ -82,8 +82,12 @@ def selected_checkpoint(config: RunConfig) -> str:
 
 
 def selection_info(config: RunConfig) -> dict[str, Any]:
-    """How the evaluated model was chosen, for every report (summary and metrics): test selection is marked."""
-    info: dict[str, Any] = {"selection": config.selection, "test_selected": config.selection == "test"}
+    """The protocol and how the evaluated model was chosen, for summary and metrics (test selection marked)."""
+    info: dict[str, Any] = {
+        "protocol": config.protocol,
+        "selection": config.selection,
+        "test_selected": config.selection == "test",
+    }
     if config.selection == "test":
         info["selection_note"] = TEST_SELECTION_NOTE
     return info
@@ -430,7 +434,8 @@ def check_run_config(config: RunConfig, log: Log = log_message) -> None:
     last = RunDir(config.run_dir).last
     if not last.exists():
         return
-    old, new = trained_config(last), to_dict(config)
+    # Resolved again, so a key added since (with its default, e.g. ``protocol``) does not read as a change.
+    old, new = to_dict(resolve_config(trained_config(last))), to_dict(config)
     for plain in (old, new):
         plain.get("data", {}).pop("workers", None)
     changed = sorted(k for k in set(old) | set(new) if k != "device" and old.get(k) != new.get(k))

@@ -8,12 +8,14 @@ run folder and of the results tree comes from dca.layout.
 from snakemake.utils import validate
 
 from dca.enhance import METHODS
-from dca.experiments.config import SCHEMA_PATH, one_of_pattern
+from dca.experiments.config import SCHEMA_PATH, check_run_models, one_of_pattern
 from dca.experiments.grid import Grid, dump_yaml
 from dca.layout import config_digest, figure_files, run_folder, table_files
 
 validate(config, str(SCHEMA_PATH))  # the schema shipped in the package (dca/resources)
 GRID = Grid(config)  # raises dca.experiments.ConfigError naming the key at fault
+if workflow.is_main_process:  # not again in every job: models are built on the meta device (seconds)
+    check_run_models({run: GRID.run_config(run) for run in GRID.runs()})
 
 PATHS = config["paths"]
 RAW = PATHS["raw"]
@@ -32,7 +34,7 @@ CONDA_ENV = "../../environment.yml"
 
 
 wildcard_constraints:
-    dataset=one_of_pattern(list(config["datasets"])),
+    dataset=one_of_pattern(GRID.dataset_ids()),
     variant=one_of_pattern(list(config["variants"])),
     seed=r"\d+",
     digest=r"[0-9a-f]{12}",
@@ -51,11 +53,13 @@ def ancient_all(paths):
 
 
 def rule_resources(step):
-    """Snakemake resources of a rule from config `resources.<step>` (no gpu entry when it asks for none)."""
+    """Snakemake resources of a rule from config `resources.<step>` (no gpu/slurm_extra entry when it has none)."""
     spec = config["resources"][step]
     out = {key: spec[key] for key in ("mem_mb", "runtime", "cpus_per_task")}
     if spec["gpu"]:
         out["gpu"] = spec["gpu"]
+    if spec["slurm_extra"]:
+        out["slurm_extra"] = spec["slurm_extra"]
     return out
 
 
