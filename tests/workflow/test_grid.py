@@ -13,6 +13,7 @@ import pytest
 
 from dca.experiments import ConfigError, Grid, Run, check_config, validate_config
 from dca.experiments.aggregate import aggregate_group
+from dca.experiments.grid import as_protocols
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,10 +36,11 @@ def full(full_config: dict[str, Any]) -> Grid:
     return grid_of(full_config)
 
 
-#: Training runs per group of the full matrix: the table's cells (datasets x variants) times 3 seeds.
+#: Training runs per group of the full matrix: the table's cells (datasets x variants) times 3 seeds
+#: (times 2 protocols, paper and honest, for DCA Tables 1 and 2).
 FULL_COUNTS = {
-    "dca_table1": 5 * 12 * 3,
-    "dca_table2": 2 * 5 * 3,
+    "dca_table1": 5 * 12 * 3 * 2,
+    "dca_table2": 2 * 5 * 3 * 2,
     "dca_table3": 2 * 4 * 3,
     "dca_table4": 2 * 3 * 3,
     "din_table1": 1 * 1 * 3,
@@ -55,13 +57,13 @@ FULL_COUNTS = {
     "din_table12": 1 * 2 * 3,
     "din_table13": 2 * 1 * 3,
 }
-FULL_DISTINCT_RUNS = 291
+FULL_DISTINCT_RUNS = 489
 
 
 def test_full_matrix_counts(full: Grid, full_config: dict[str, Any]) -> None:
     assert full.counts() == FULL_COUNTS
     for group, spec in full_config["experiments"].items():
-        cells = len(spec["datasets"]) * len(spec["variants"])
+        cells = len(spec["datasets"]) * len(spec["variants"]) * len(as_protocols(spec.get("protocol"), ["honest"]))
         assert full.counts()[group] == cells * len(full_config["seeds"])
     assert len(full.runs()) == FULL_DISTINCT_RUNS
 
@@ -72,7 +74,8 @@ def test_groups_share_runs(full: Grid) -> None:
     for group in ("dca_table1", "dca_table2", "dca_table3", "dca_table4"):
         assert run in full.groups[group]
     assert full.runs(["dca_table2", "dca_table3", "dca_table4"]).count(run) == 1
-    assert len(full.runs(["dca_table2", "dca_table3", "dca_table4"])) == 2 * 3 * (5 + 2 + 1)
+    # Table 2 runs both protocols (5 variants x 2), Tables 3 and 4 add their 2 + 1 honest variants.
+    assert len(full.runs(["dca_table2", "dca_table3", "dca_table4"])) == 2 * 3 * (5 * 2 + 2 + 1)
 
 
 def test_dca_run_config(full: Grid) -> None:
@@ -209,13 +212,15 @@ def test_aggregate_group(demo: dict[str, Any], tmp_path: Path) -> None:
         metrics = {"dice": dice, "iou": dice / 2, "hd95": 3.0, "per_class": {"polyp": {"dice": dice}}}
         path.write_text(json.dumps(metrics))
     result = aggregate_group(grid, "demo_dca_table2")
-    unet = result["results"]["synthetic-binary"]["unet"]
-    assert unet["dice"]["mean"] == pytest.approx(0.6) and unet["dice"]["n"] == 2
-    assert unet["dice"]["std"] == pytest.approx(0.1414213562)
-    assert unet["hd95"] == {"mean": 3.0, "std": 0.0, "n": 2}
-    assert "per_class_dice" not in unet  # binary: the class is the aggregate
-    assert result["results"]["synthetic-binary"]["unet-cca"]["dice"] == {"mean": None, "std": None, "n": 0}
-    assert len(result["missing"]) == 4
+    unet = result["synthetic-binary/unet"]
+    assert unet["dice"] == pytest.approx(0.6) and unet["n"] == 2
+    assert unet["dice_std"] == pytest.approx(0.1414213562)
+    assert (unet["hd95"], unet["hd95_std"]) == (3.0, 0.0)
+    assert not any(key.startswith("dice_polyp") for key in unet)  # binary: the class is the aggregate
+    assert result["synthetic-binary/unet-cca"]["dice"] is None and result["synthetic-binary/unet-cca"]["n"] == 0
+    assert result["missing"] == 4
+    # flat for `dvc metrics show`: every value of a (dataset, variant) is a number, a bool or None
+    assert all(not isinstance(v, dict | list) for entry in result.values() if isinstance(entry, dict) for v in entry.values())
 
 
 def test_check_config_alone_needs_no_grid(demo_config: dict[str, Any]) -> None:
@@ -240,3 +245,25 @@ def test_cli(tmp_path: Path) -> None:
     bad.write_text((REPO / "config/demo.yaml").read_text().replace("model: resunetpp,", "model: resunet,"))
     result = cli("check", str(bad))
     assert result.returncode == 2 and "variants.resunetpp.model: unknown model 'resunet'" in result.stderr
+
+
+def test_protocols_resolve_into_paper_datasets_and_run_configs(full: Grid) -> None:
+    """A group asking for both protocols gets a paper run on the paper split's own dataset, selected on test."""
+    paper, honest = Run("kvasir@dca-paper", "unet", 0), Run("kvasir", "unet", 0)
+    assert {paper, honest} <= set(full.groups["dca_table1"])
+    config, base = full.run_config(paper), full.run_config(honest)
+    assert (config["protocol"], config["selection"], config["data"]["augment"]) == ("paper", "test", True)
+    assert (base["protocol"], base["selection"]) == ("honest", "val")
+    assert config["eval"]["batch"] == 25 and config["data"]["root"] == "results/data/kvasir@dca-paper"
+    plan = full.dataset("kvasir@dca-paper")
+    assert plan.protocol == "dca-paper" and plan.raw == "data/raw/kvasir@dca-paper"  # downloaded: its own raw
+    assert full.dataset("cvc@dca-paper").raw == "data/raw/cvc"  # manual: reads the honest twin's raw data
+    assert "synapse@dca-paper" in full.dataset_ids() and "acdc@din-paper" not in full.dataset_ids()
+    assert all("@" not in run.dataset for run in full.groups["din_table2"])
+
+
+def test_a_paper_protocol_the_registry_lacks_is_a_config_error(full_config: dict[str, Any]) -> None:
+    config = copy.deepcopy(full_config)
+    config["experiments"]["din_table2"]["protocol"] = "paper"
+    with pytest.raises(ConfigError, match=r"experiments.din_table2.protocol \(dataset acdc\).*no paper split"):
+        Grid(config)
