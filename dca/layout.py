@@ -36,6 +36,9 @@ PREDICTIONS_DIR = "predictions"
 #: run config: the training job's input, so a changed config reruns the run even without Snakemake's metadata.
 STAMP_DIR = ".config"
 DIGEST_LENGTH = 12
+#: ``<run>/.previous/<digest>/``: a run made with another config, moved aside (never deleted) when the run config
+#: changes, and moved back when the config returns to that digest (``dca experiments stamp``).
+PREVIOUS_DIR = ".previous"
 
 #: Files ``dca report tables`` writes per group, and the formats of every figure.
 TABLE_SUFFIXES = (".tex", ".csv", "_tests.csv")
@@ -107,6 +110,10 @@ class RunDir:
     def stamp(self, digest: str) -> Path:
         """The config stamp named by ``digest`` (an empty file: its name is the content)."""
         return self.stamp_dir / digest
+
+    def previous(self, digest: str) -> Path:
+        """Where the run made with the config of ``digest`` is kept while the folder holds another config's run."""
+        return self.path / PREVIOUS_DIR / digest
 
 
 def run_folder(runs: str | os.PathLike[str], dataset: str, variant: str, seed: int | str) -> RunDir:

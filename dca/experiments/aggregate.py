@@ -28,13 +28,14 @@ def _summary(values: list[float]) -> dict[str, float | int | None]:
 
 
 def aggregate_group(grid: Grid, group: str) -> dict[str, Any]:
-    """Mean/std/n over seeds of the test Dice, IoU and HD95 (units as evaluated: Dice/IoU in [0, 1])
-    of every (dataset, variant) of ``group``, with per-class Dice; runs not evaluated yet count as missing."""
+    """Mean and std over seeds of the test Dice, IoU and HD95 (units as evaluated: Dice/IoU in [0, 1]) of every
+    (dataset, variant) of ``group``, keyed ``<dataset>/<variant>`` with flat numbers (``dice``, ``dice_std``, ...,
+    ``n`` seeds evaluated, ``dice_<class>`` per class): two levels, so ``dvc metrics show`` prints one readable
+    column per number. Runs not evaluated yet count as missing (``missing``, and in ``n``)."""
     spec = grid.config["experiments"][group]
     results: dict[str, Any] = {}
-    missing: list[str] = []
+    missing = 0
     for dataset in spec["datasets"]:
-        results[dataset] = {}
         for variant in spec["variants"]:
             scores: list[dict[str, Any]] = []
             for seed in grid.config["seeds"]:
@@ -42,23 +43,20 @@ def aggregate_group(grid: Grid, group: str) -> dict[str, Any]:
                 if path.is_file():
                     scores.append(json.loads(path.read_text(encoding="utf-8")))
                 else:
-                    missing.append(f"{dataset}/{variant}/seed{seed}")
-            entry: dict[str, Any] = {m: _summary([s.get(m) for s in scores]) for m in AGGREGATE_METRICS}
+                    missing += 1
+            entry: dict[str, Any] = {}
+            for metric in AGGREGATE_METRICS:
+                summary = _summary([s.get(metric) for s in scores])
+                entry[metric], entry[f"{metric}_std"] = summary["mean"], summary["std"]
+            entry["n"] = len(scores)
             classes = list(dict.fromkeys(c for s in scores for c in s.get("per_class", {})))
             if len(classes) > 1:
-                entry["per_class_dice"] = {
-                    c: _summary([s.get("per_class", {}).get(c, {}).get("dice") for s in scores])["mean"]
-                    for c in classes
-                }
+                for c in classes:
+                    dice = [s.get("per_class", {}).get(c, {}).get("dice") for s in scores]
+                    entry[f"dice_{c}"] = _summary(dice)["mean"]
             entry["test_selected"] = any(s.get("test_selected") for s in scores)
-            results[dataset][variant] = entry
-    return {
-        "group": group,
-        "paper": spec["paper"],
-        "seeds": list(grid.config["seeds"]),
-        "missing": missing,
-        "results": results,
-    }
+            results[f"{dataset}/{variant}"] = entry
+    return {**results, "missing": missing}
 
 
 def write_aggregate(grid: Grid, group: str, out: str | Path) -> Path:

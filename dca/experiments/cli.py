@@ -1,9 +1,11 @@
-"""``dca experiments check|runs|counts|aggregate CONFIG``: the experiment grid without Snakemake.
+"""``dca experiments check|runs|counts|aggregate CONFIG`` and ``stamp RUN``: the experiment grid without Snakemake.
 
 ``check`` validates a config (schema, names, every run's training config); ``runs`` prints one run
 folder per line; ``counts`` prints the training runs per group (table cells times seeds);
 ``aggregate`` writes a group's mean/std/n over seeds as JSON (``--out``), as the workflow's
-aggregate rule does. ``--group`` restricts runs and counts to some groups.
+aggregate rule does. ``--group`` restricts runs and counts to some groups. ``stamp RUN --digest D``
+writes the run config read from stdin to ``RUN/run.yaml`` and its stamp, moving a run of another config
+aside (:mod:`dca.experiments.stamp`), as the workflow's run_config job does.
 """
 
 from __future__ import annotations
@@ -36,6 +38,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         if name == "aggregate":
             sub.add_argument("--out", type=Path, required=True, help="the JSON file to write")
         sub.set_defaults(func=run)
+    stamp = commands.add_parser("stamp", help=STAMP_HELP, description=STAMP_HELP)
+    stamp.add_argument("run_dir", type=Path, help="the run folder")
+    stamp.add_argument("--digest", required=True, help="the run config's digest (the stamp's name)")
+    stamp.set_defaults(func=run_stamp)
+
+
+STAMP_HELP = "write the run config from stdin to RUN/run.yaml and its stamp, keeping a run of another config"
+
+
+def run_stamp(args: argparse.Namespace) -> int:
+    """``dca experiments stamp``: the run_config job (messages on stdout)."""
+    from dca.experiments.stamp import stamp_run
+    from dca.layout import RunDir
+
+    try:
+        for line in stamp_run(RunDir(args.run_dir), sys.stdin.read(), args.digest):
+            print(line)
+    except ConfigError as err:
+        print(f"dca experiments stamp: error: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
         grid = Grid(load_config(args.config))
         command = args.experiments_command
         if command == "check":
+            from dca.experiments.config import check_run_models
+
+            check_run_models({run_: grid.run_config(run_) for run_ in grid.runs()})
             print(f"{args.config}: valid; {len(grid.groups)} groups, {len(grid.runs())} distinct runs")
         elif command == "runs":
             for run_ in grid.runs(args.group):

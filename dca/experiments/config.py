@@ -235,6 +235,30 @@ def check_config(config: dict[str, Any]) -> None:
     _check_groups(config)
 
 
+def check_run_models(runs: Mapping[Any, dict[str, Any]]) -> None:
+    """Build each distinct model spec of the resolved run configs ``runs`` (Run -> config) on the meta device
+    (:func:`dca.models.check_model`: cheap), so an unknown option, a bad value or a size the model refuses fails
+    in ``snakemake -n`` and ``dca experiments check``, not in a queued training job; a :class:`ConfigError`
+    names the variant, the size and the run."""
+    import json
+
+    from dca.models import check_model
+
+    seen: set[str] = set()
+    for run, config in runs.items():
+        model, size = config["model"], config["data"]["size"]
+        spec = json.dumps([model["name"], bool(model.get("dca")), model.get("options") or {}, size], sort_keys=True)
+        if spec in seen:
+            continue
+        seen.add(spec)
+        try:
+            check_model(model["name"], dca=bool(model.get("dca")), options=model.get("options") or {}, img_size=size)
+        except ValueError as err:
+            raise ConfigError(
+                f"variants.{run.variant} (run {run.dataset}/{run.variant}/seed{run.seed}, data.size {size}): {err}"
+            ) from err
+
+
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Read, validate (defaults filled) and check the workflow config at ``path`` (``overrides`` merged first)."""
     from dca.train.config import deep_merge

@@ -220,7 +220,8 @@ def test_aggregate_group(demo: dict[str, Any], tmp_path: Path) -> None:
     assert result["synthetic-binary/unet-cca"]["dice"] is None and result["synthetic-binary/unet-cca"]["n"] == 0
     assert result["missing"] == 4
     # flat for `dvc metrics show`: every value of a (dataset, variant) is a number, a bool or None
-    assert all(not isinstance(v, dict | list) for entry in result.values() if isinstance(entry, dict) for v in entry.values())
+    entries = [entry for entry in result.values() if isinstance(entry, dict)]
+    assert all(not isinstance(v, dict | list) for entry in entries for v in entry.values())
 
 
 def test_check_config_alone_needs_no_grid(demo_config: dict[str, Any]) -> None:

@@ -124,14 +124,15 @@ def curve_file(run):
 
 
 def report_targets(groups=None):
-    """Tables, figures, aggregate test scores and training curves of `groups` (default: all)."""
+    """Tables, figures, aggregate test scores, training curves, summaries and stamps of `groups` (default: all)."""
     names = list(GRID.groups) if groups is None else list(groups)
     out = []
     for group in names:
         datasets = config["experiments"][group]["datasets"]
         out += [str(p) for p in table_files(PATHS["tables"], group) + figure_files(PATHS["figures"], group, datasets)]
         out.append(aggregate_file(group))
-    return out + [curve_file(run) for run in GRID.runs(names)] + stamp_targets(names)
+    # summaries too: a deleted summary.json of a finished run is rebuilt (resumed from last.pt), not ignored
+    return out + [curve_file(run) for run in GRID.runs(names)] + summary_targets(names)
 
 
 def aggregate_file(group):
