@@ -3,6 +3,10 @@
 A run folder (:class:`dca.layout.RunDir`, ``results/runs/<dataset>/<variant>/seed<k>/``) counts as
 present when its ``eval/metrics.json`` exists; every other (dataset, variant, seed) of the group is listed as
 missing. Scores come back in report units: Dice and IoU in percent, HD95 as evaluated.
+
+Protocols: a group running ``paper`` and ``honest`` has, per configured dataset, one table dataset per
+protocol: the paper runs' dataset id (``<dataset>@<paper split>``, :mod:`dca.experiments.grid`) and the
+dataset itself. Any metric ``metrics.json`` names (``dice_pooled``, ``dice_official``, ...) can be tabulated.
 """
 
 from __future__ import annotations
@@ -19,8 +23,25 @@ import yaml
 from dca.layout import RunDir, run_folder
 
 METRICS: tuple[str, ...] = ("dice", "iou", "hd95")
-SCALE = {"dice": 100.0, "iou": 100.0, "hd95": 1.0}
-HIGHER_IS_BETTER = {"dice": True, "iou": True, "hd95": False}
+#: The metrics a group may name besides those (each a scalar of ``metrics.json``).
+NAMED_METRICS: tuple[str, ...] = (
+    *METRICS, "dice_pooled", "iou_pooled", "dice_with_background", "dice_official", "iou_official",
+)  # fmt: skip
+#: What the paper protocol reports for a paper's Dice and IoU: the official DCA code's metric.
+PAPER_METRICS = {"dca": {"dice": "dice_official", "iou": "iou_official"}}
+
+
+def scale(metric: str) -> float:
+    """Report units: overlap metrics (Dice, IoU and their variants) in percent, distances as evaluated."""
+    return 1.0 if metric.startswith("hd95") else 100.0
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger value of ``metric`` is better (every overlap metric; not HD95)."""
+    return not metric.startswith("hd95")
+
+
+HIGHER_IS_BETTER = {m: higher_is_better(m) for m in NAMED_METRICS}
 DEFAULT_PATHS = {
     "runs": "results/runs",
     "processed": "results/data",
@@ -47,6 +68,23 @@ class Group:
     reported_rows: dict[str, Any] = field(default_factory=dict)
     metrics: tuple[str, ...] | None = None
     per_class: bool | None = None
+    paper: str = ""
+    #: Table dataset id -> (configured dataset, protocol); one entry per protocol the group runs.
+    protocols: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def protocol(self, dataset: str) -> str:
+        """The protocol of a table dataset (``honest`` for a dataset the group does not list)."""
+        return self.protocols.get(dataset, (dataset, "honest"))[1]
+
+    def base(self, dataset: str) -> str:
+        """The configured dataset id of a table dataset."""
+        return self.protocols.get(dataset, (dataset, "honest"))[0]
+
+    def metric_key(self, dataset: str, metric: str) -> str:
+        """The ``metrics.json`` key of ``metric`` in ``dataset``'s runs: the paper's own metric under its protocol."""
+        if self.protocol(dataset) == "paper":
+            return PAPER_METRICS.get(self.paper, {}).get(metric, metric)
+        return metric
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -71,13 +109,15 @@ def _group(name: str, entry: dict[str, Any], config: dict[str, Any], reported_di
             raise ValueError(f"experiments.{name}.baselines: {variant} -> {baseline} must both be variants of {name}")
     specs = config.get("variants") or {}
     metrics = entry.get("metrics")
-    if metrics is not None and set(metrics) - set(METRICS):
-        raise ValueError(f"experiments.{name}.metrics: unknown {sorted(set(metrics) - set(METRICS))}; use {METRICS}")
+    if metrics is not None and set(metrics) - set(NAMED_METRICS):
+        unknown = sorted(set(metrics) - set(NAMED_METRICS))
+        raise ValueError(f"experiments.{name}.metrics: unknown {unknown}; use {', '.join(NAMED_METRICS)}")
     reported = entry.get("reported")
+    protocols = _table_datasets(name, entry, config)
     return Group(
         name=name,
         title=str(entry.get("title") or name),
-        datasets=tuple(entry.get("datasets") or ()),
+        datasets=tuple(protocols),
         variants=variants,
         labels={v: str((specs.get(v) or {}).get("label", v)) for v in variants},
         baselines=baselines,
@@ -86,7 +126,31 @@ def _group(name: str, entry: dict[str, Any], config: dict[str, Any], reported_di
         reported_rows=dict(entry.get("reported_rows") or {}),
         metrics=tuple(metrics) if metrics is not None else None,
         per_class=entry.get("per_class"),
+        paper=str(entry.get("paper") or ""),
+        protocols=protocols,
     )
+
+
+def _table_datasets(name: str, entry: dict[str, Any], config: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Table dataset id -> (dataset, protocol) of a group, paper protocol first (the grid's dataset ids)."""
+    from dca.experiments.grid import PROTOCOL_SEPARATOR, as_protocols, paper_protocol
+
+    specs = config.get("variants") or {}
+    default = as_protocols(entry.get("protocol"), ["honest"])
+    used = {p for v in entry.get("variants") or () for p in as_protocols((specs.get(v) or {}).get("protocol"), default)}
+    out: dict[str, tuple[str, str]] = {}
+    for dataset in entry.get("datasets") or ():
+        for protocol in ("paper", "honest"):
+            if protocol not in used:
+                continue
+            if protocol == "honest":
+                out[dataset] = (dataset, protocol)
+                continue
+            spec = (config.get("datasets") or {}).get(dataset) or {}
+            where = f"experiments.{name}.protocol (dataset {dataset})"
+            split = paper_protocol(spec.get("registry") or dataset, spec.get("protocol"), str(entry["paper"]), where)
+            out[f"{dataset}{PROTOCOL_SEPARATOR}{split}"] = (dataset, protocol)
+    return out
 
 
 def config_groups(config: dict[str, Any], names: Sequence[str] | None = None) -> list[Group]:
@@ -100,8 +164,13 @@ def config_groups(config: dict[str, Any], names: Sequence[str] | None = None) ->
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON file's content, or None when it does not exist."""
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    """A JSON file's content, or None when it does not exist; a damaged file is an error naming it."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}): rerun the step that writes it or delete it") from None
 
 
 @dataclass(frozen=True)
@@ -125,7 +194,7 @@ class RunResult:
         """The test aggregate of ``metric`` (over classes, or of class ``cls``) in report units; NaN if absent."""
         source = self.metrics if cls is None else self.metrics.get("per_class", {}).get(cls, {})
         value = source.get(metric)
-        return float("nan") if value is None else float(value) * SCALE[metric]
+        return float("nan") if value is None else float(value) * scale(metric)
 
     def case_scores(self, metric: str, cls: str | None = None) -> pd.Series:
         """Per test case ``metric`` in report units: the case's mean over foreground classes, or class ``cls``."""
@@ -133,7 +202,7 @@ class RunResult:
             raise FileNotFoundError(f"{self.dir.eval_per_case} not found")
         rows = self.per_case[self.per_case["label"] != 0]
         rows = rows[rows["class"] == cls] if cls is not None else rows
-        return rows.groupby("case", sort=True)[metric].mean() * SCALE[metric]
+        return rows.groupby("case", sort=True)[metric].mean() * scale(metric)
 
     @property
     def parameters(self) -> float | None:

@@ -5,7 +5,10 @@ baseline); columns are (dataset, metric or class) with an ``Ours`` sub-column (m
 std over seeds of each seed's test aggregate from ``metrics.json``) and, where the paper gives a
 number, a ``Paper`` sub-column. Per ``Ours`` column the best value is bold and the second best
 underlined (Dice/IoU: higher, HD95: lower). Markers: ``\\dagger`` test-set selection (on the
-header when every run was), ``\\ddagger`` fewer seeds than configured, ``--`` no evaluated run.
+header when every run was; the paper column always is), ``\\ddagger`` fewer seeds than configured (a seed
+whose ``metrics.json`` lacks the metric counts as missing), ``\\S`` a paper number beside runs whose setting
+differs from the paper's (the note lists how), ``--`` no evaluated run. A group running both protocols has
+one column block per protocol (paper first); HD95 cells count the cases skipped for an empty mask.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import pandas as pd
 
 from dca.data.registry import get_dataset
 from dca.layout import table_files
-from dca.report.collect import HIGHER_IS_BETTER, METRICS, GroupResults
+from dca.report.collect import METRICS, GroupResults, RunResult, higher_is_better
 from dca.report.reported import find_column, find_row, load_reported
 from dca.report.stats import Score, group_tests
 from dca.utils.io import write_text
@@ -32,10 +35,11 @@ LATEX_SPECIALS = {
     "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "|": r"\textbar{}", "<": r"\textless{}",
     ">": r"\textgreater{}",
 }  # fmt: skip
-DAGGER, DDAGGER, MISSING = r"$^\dagger$", r"$^\ddagger$", "--"
+DAGGER, DDAGGER, SECTION, MISSING = r"$^\dagger$", r"$^\ddagger$", r"$^\S$", "--"
 CSV_COLUMNS = [
-    "group", "variant", "label", "dataset", "metric", "class", "unit", "mean", "std", "n_seeds", "n_expected",
-    "missing_seeds", "test_selected", "reported", "rank", "baseline", "p_value",
+    "group", "variant", "label", "dataset", "protocol", "metric", "class", "unit", "mean", "std", "n_seeds",
+    "n_expected", "missing_seeds", "hd95_skipped", "test_selected", "reported", "reported_differences", "rank",
+    "baseline", "p_value",
 ]  # fmt: skip
 
 
@@ -68,6 +72,7 @@ class Cell:
     expected: int
     test_selected: bool
     missing: tuple[int, ...]
+    skipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,8 @@ class Table:
     reported: dict[tuple[str, Column], str]
     tests: pd.DataFrame
     hd95_units: dict[str, str]
+    #: Table dataset -> how its runs' setting differs from the paper's (empty: comparable).
+    differences: dict[str, list[str]]
 
 
 def dataset_title(name: str) -> str:
@@ -90,8 +97,44 @@ def dataset_title(name: str) -> str:
         return name
 
 
+def table_title(results: GroupResults, dataset: str) -> str:
+    """A table dataset's display name, with its protocol when the group runs both."""
+    group = results.group
+    title = dataset_title(group.base(dataset))
+    if len({p for _, p in group.protocols.values()}) > 1:
+        title += f" ({group.protocol(dataset)})"
+    return title
+
+
+def paper_setting(run: RunResult) -> dict[str, object]:
+    """The paper's setting for a run: the preset it started from (input 224 unless the preset says)."""
+    from dca.train.config import PRESETS
+
+    preset = PRESETS.get(str(run.metrics.get("preset")), {})
+    return {"size": (preset.get("data") or {}).get("size", 224), "epochs": preset.get("epochs"),
+            "batch_size": preset.get("batch_size")}  # fmt: skip
+
+
+def setting_differences(results: GroupResults, dataset: str) -> list[str]:
+    """How the runs of ``dataset`` differ from the paper's setting (protocol, input size, epochs, batch)."""
+    runs = [r for k, r in sorted(results.runs.items()) if k[0] == dataset]
+    if not runs:
+        return []
+    found = []
+    if results.group.protocol(dataset) != "paper":
+        found.append("honest protocol (the paper: its own split, selection on test, its metric)")
+    for run in runs[:1]:
+        for key, wanted in paper_setting(run).items():
+            value = run.metrics.get(key)
+            if wanted is not None and value is not None and value != wanted:
+                found.append(f"{key.replace('_', ' ')} {value} (paper {wanted})")
+            elif wanted is None or value is None:
+                found.append(f"{key.replace('_', ' ')} unknown")
+    return found
+
+
 def _hd95_unit(results: GroupResults, dataset: str) -> str:
-    """``mm`` or ``px``, from the first run's ``hd95_unit`` (evaluation writes mm for volumes, pixels for images)."""
+    """``mm``, ``voxels`` or ``px``, from the first run's ``hd95_unit`` (pixels for images)."""
     unit = next((r.metrics.get("hd95_unit", "") for k, r in sorted(results.runs.items()) if k[0] == dataset), "")
     return "px" if unit.startswith("pixel") else unit or "px"
 
@@ -104,9 +147,9 @@ def choose_columns(results: GroupResults, reported: pd.DataFrame | None) -> list
     group override both.
     """
     group = results.group
-    single = len(group.datasets) == 1
+    single = len(group.protocols) <= 1 or len({group.base(d) for d in group.datasets}) == 1
     names = list(reported.columns) if reported is not None else []
-    has = {m: any(find_column(names, d, m, None, single) for d in group.datasets) for m in METRICS}
+    has = {m: any(find_column(names, group.base(d), m, None, single) for d in group.datasets) for m in METRICS}
     metrics = group.metrics or (tuple(m for m in METRICS if has[m] or m == "dice") if any(has.values()) else METRICS)
     columns = []
     if find_column(names, None, "params", None, single) or any(r.parameters for r in results.runs.values()):
@@ -116,7 +159,7 @@ def choose_columns(results: GroupResults, reported: pd.DataFrame | None) -> list
         classes = results.classes(dataset)
         per_class = group.per_class
         if per_class is None:
-            per_class = any(find_column(names, dataset, "dice", c, single) for c in classes)
+            per_class = any(find_column(names, group.base(dataset), "dice", c, single) for c in classes)
         if per_class and len(classes) > 1:
             columns += [Column(dataset, "dice", c) for c in classes]
     return columns
@@ -129,15 +172,23 @@ def _cell(results: GroupResults, variant: str, column: Column) -> Cell:
         counts = [r.parameters for d in results.group.datasets for r in results.seeds(d, variant) if r.parameters]
         return Cell(counts[0] if counts else math.nan, math.nan, int(bool(counts)), 1, False, ())
     runs = results.seeds(column.dataset, variant)
-    values = np.array([r.score(*column.score) for r in runs], float)
+    key = results.group.metric_key(column.dataset, column.metric)
+    values = np.array([r.score(key, column.cls) for r in runs], float)
     finite = values[np.isfinite(values)]
+    # A seed whose metrics.json lacks the metric (or holds no number) is a missing seed, never a silent gap.
+    unreadable = [r.seed for r, v in zip(runs, values, strict=True) if not np.isfinite(v)]
+    skipped = 0
+    if column.metric == "hd95":
+        source = [r.metrics if column.cls is None else r.metrics.get("per_class", {}).get(column.cls, {}) for r in runs]
+        skipped = int(sum(int(m.get("hd95_undefined") or 0) for m in source))
     return Cell(
         mean=float(finite.mean()) if finite.size else math.nan,
         std=float(finite.std(ddof=1)) if finite.size > 1 else math.nan,
-        n=len(runs),
+        n=int(finite.size),
         expected=expected,
         test_selected=any(r.test_selected for r in runs),
-        missing=tuple(results.missing_seeds(column.dataset, variant)),
+        missing=tuple(sorted([*results.missing_seeds(column.dataset, variant), *unreadable])),
+        skipped=skipped,
     )
 
 
@@ -146,7 +197,7 @@ def _reported_cells(
 ) -> dict[tuple[str, Column], str]:
     """The paper's number (as printed) for every (variant, column) it has; unmatched variants are logged."""
     group = results.group
-    single = len(group.datasets) == 1
+    single = len({group.base(d) for d in group.datasets}) == 1
     cells: dict[tuple[str, Column], str] = {}
     for variant in group.variants:
         row = find_row(frame, group.reported_rows.get(variant), group.labels[variant])
@@ -154,7 +205,8 @@ def _reported_cells(
             log(f"{group.name}: no row of {group.reported} matches {variant!r}; set reported_rows.{variant}")
             continue
         for column in columns:
-            name = find_column(list(frame.columns), column.dataset, column.metric, column.cls, single)
+            dataset = None if column.dataset is None else group.base(column.dataset)
+            name = find_column(list(frame.columns), dataset, column.metric, column.cls, single)
             if name and row[name].strip():
                 cells[(variant, column)] = row[name].strip()
     return cells
@@ -171,7 +223,8 @@ def build_table(results: GroupResults, log: Log) -> Table:
     reported = _reported_cells(results, columns, frame, log) if frame is not None else {}
     scores = {d: [c.score for c in columns if c.dataset == d] for d in group.datasets}
     units = {d: _hd95_unit(results, d) for d in group.datasets}
-    return Table(results, columns, cells, reported, group_tests(results, scores), units)
+    differences = {d: setting_differences(results, d) for d in group.datasets}
+    return Table(results, columns, cells, reported, group_tests(results, scores), units, differences)
 
 
 def ranks(table: Table) -> dict[tuple[str, Column], str]:
@@ -185,7 +238,7 @@ def ranks(table: Table) -> dict[tuple[str, Column], str]:
             continue
         means = {v: round(table.cells[(v, column)].mean, 2) for v in table.results.group.variants}
         means = {v: m for v, m in means.items() if math.isfinite(m)}
-        order = sorted(set(means.values()), reverse=HIGHER_IS_BETTER[column.metric])
+        order = sorted(set(means.values()), reverse=higher_is_better(column.metric))
         for rank, minimum in (("best", 2), ("second", 3)):
             if len(order) >= minimum:
                 value = order[0 if rank == "best" else 1]
@@ -217,7 +270,7 @@ def format_cell(cell: Cell, mark_test: bool = True) -> str:
         return MISSING
     text = f"{cell.mean:.2f}" + (rf" $\pm$ {cell.std:.2f}" if math.isfinite(cell.std) else "")
     marks = (DAGGER if cell.test_selected and mark_test else "") + (DDAGGER if 0 < cell.n < cell.expected else "")
-    return text + marks
+    return text + marks + (f" ({cell.skipped} skipped)" if cell.skipped else "")
 
 
 def all_test_selected(table: Table) -> bool:
@@ -237,9 +290,11 @@ def _header(table: Table, column: Column) -> tuple[str, str]:
     """The two upper header levels of a column: dataset and metric (or class)."""
     if column.dataset is None:
         return "Params (M)", ""
+    title = escape(table_title(table.results, column.dataset))
     if column.cls is not None:
-        return escape(dataset_title(column.dataset)), escape(column.cls)
-    return escape(dataset_title(column.dataset)), f"{METRIC_HEADERS[column.metric]} ({escape(unit_of(table, column))})"
+        return title, escape(column.cls)
+    header = METRIC_HEADERS.get(column.metric, escape(column.metric))
+    return title, f"{header} ({escape(unit_of(table, column))})"
 
 
 def display_frame(table: Table) -> tuple[pd.DataFrame, list[str], list[tuple[int, int, str]]]:
@@ -253,13 +308,15 @@ def display_frame(table: Table) -> tuple[pd.DataFrame, list[str], list[tuple[int
             top = (top[0], top[1] + DAGGER)
         keys.append(((*top, "Ours" + (DAGGER if all_test and column.dataset is not None else "")), column, "ours"))
         if with_paper and any((v, column) in table.reported for v in group.variants):
-            keys.append(((*top, "Paper"), column, "paper"))
+            keys.append(((*top, "Paper" + DAGGER), column, "paper"))
     rows, labels, styled = [], [], []
     for variant in group.variants:
         row = []
         for j, (_, column, kind) in enumerate(keys):
             if kind == "paper":
-                row.append(escape(table.reported.get((variant, column), "")))
+                number = escape(table.reported.get((variant, column), ""))
+                differs = number and column.dataset is not None and table.differences.get(column.dataset)
+                row.append(number + (SECTION if differs else ""))
                 continue
             cell = table.cells[(variant, column)]
             row.append(f"{cell.mean:.2f}" if column.dataset is None and cell.n else format_cell(cell, not all_test))
@@ -282,12 +339,21 @@ def notes(table: Table) -> list[str]:
     seeds = len(group.seeds)
     percent = sorted({METRIC_HEADERS[c.metric] for c in table.columns if c.metric in ("dice", "iou") and not c.cls})
     percent += ["class columns (Dice)"] if any(c.cls for c in table.columns) else []
+    protocols = sorted({group.protocol(d) for d in group.datasets}, reverse=True)
     lines = [
-        (rf"Ours: mean $\pm$ std over {seeds} seeds" if seeds > 1 else "Ours: one seed")
-        + ("; Paper: as reported" if table.reported else "")
+        (rf"Ours: mean $\pm$ std over {seeds} seeds (one seed: no std)" if seeds > 1 else "Ours: one seed, no std")
+        + (f"; Paper{DAGGER}: as reported, selected on the test split" if table.reported else "")
         + (rf". {', '.join(percent)} in \%." if percent else "."),
+        "Protocol: " + ", ".join(protocols) + " (docs/protocols.md); paper = the paper's split, test selection and "
+        "its metric" + (" (DCA: the official batch-pooled Dice/IoU)" if group.paper == "dca" else "") + ".",
         "Bold / underlined: best / second best of ours per column.",
     ]
+    for dataset, found in table.differences.items():
+        if found and any(c.dataset == dataset and (v, c) in table.reported for v, c in table.reported):
+            where = escape(table_title(table.results, dataset))
+            lines.append(rf"{SECTION} {where}: not comparable with the paper: " + escape("; ".join(found)) + ".")
+    if any(c.skipped for c in cells):
+        lines.append("HD95: mean over the cases with a defined HD95; (n skipped): cases with an empty mask left out.")
     if group.baselines:
         lines.append(r"$p$: two-sided Wilcoxon signed-rank test over test cases vs the baseline (seed-averaged).")
     if all_test_selected(table):
@@ -363,11 +429,15 @@ def tidy_frame(table: Table) -> pd.DataFrame:
             cell = table.cells[(variant, column)]
             rows.append({
                 "group": group.name, "variant": variant, "label": group.labels[variant],
-                "dataset": column.dataset or "", "metric": column.metric, "class": column.cls or "",
-                "unit": unit_of(table, column),
+                "dataset": column.dataset or "",
+                "protocol": group.protocol(column.dataset) if column.dataset else "",
+                "metric": group.metric_key(column.dataset, column.metric) if column.dataset else column.metric,
+                "class": column.cls or "", "unit": unit_of(table, column),
                 "mean": cell.mean, "std": cell.std, "n_seeds": cell.n, "n_expected": cell.expected,
-                "missing_seeds": ";".join(map(str, cell.missing)), "test_selected": cell.test_selected,
-                "reported": table.reported.get((variant, column), ""), "rank": marks.get((variant, column), ""),
+                "missing_seeds": ";".join(map(str, cell.missing)), "hd95_skipped": cell.skipped,
+                "test_selected": cell.test_selected, "reported": table.reported.get((variant, column), ""),
+                "reported_differences": "; ".join(table.differences.get(column.dataset or "", [])),
+                "rank": marks.get((variant, column), ""),
                 "baseline": group.baselines.get(variant, ""), "p_value": pvals.get((variant, column), math.nan),
             })  # fmt: skip
     return pd.DataFrame(rows, columns=CSV_COLUMNS)
