@@ -149,6 +149,16 @@ def table_files(tables: str | os.PathLike[str], group: str) -> list[Path]:
     return [Path(tables) / f"{group}{suffix}" for suffix in TABLE_SUFFIXES]
 
 
+#: Per paper (``dca``, ``din``): the claims table ``<paper>_claims`` (:mod:`dca.report.claims`).
+CLAIMS_STEM = "{paper}_claims"
+CLAIMS_SUFFIXES = (".tex", ".csv")
+
+
+def claims_files(tables: str | os.PathLike[str], paper: str) -> list[Path]:
+    """The claims table files ``dca report claims`` writes for ``paper`` under ``tables``."""
+    return [Path(tables) / f"{CLAIMS_STEM.format(paper=paper)}{suffix}" for suffix in CLAIMS_SUFFIXES]
+
+
 def figure_stem(group: str, kind: str, dataset: str | None = None) -> str:
     """The name (without format) of one figure: ``<group>_<kind>[_<dataset>]``."""
     return "_".join([group, kind, *([dataset] if dataset else [])])

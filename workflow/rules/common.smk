@@ -10,7 +10,7 @@ from snakemake.utils import validate
 from dca.enhance import METHODS
 from dca.experiments.config import SCHEMA_PATH, check_run_models, one_of_pattern
 from dca.experiments.grid import Grid, dump_yaml
-from dca.layout import config_digest, figure_files, run_folder, table_files
+from dca.layout import claims_files, config_digest, figure_files, run_folder, table_files
 
 validate(config, str(SCHEMA_PATH))  # the schema shipped in the package (dca/resources)
 GRID = Grid(config)  # raises dca.experiments.ConfigError naming the key at fault
@@ -135,6 +135,21 @@ def report_targets(groups=None):
     return out + [curve_file(run) for run in GRID.runs(names)] + summary_targets(names)
 
 
+def claims_groups(paper):
+    """The groups of `paper` that compare a variant with a baseline: the claims table's sources."""
+    return [g for g, spec in config["experiments"].items() if spec["paper"] == paper and spec.get("baselines")]
+
+
+def claims_papers():
+    """The papers with a claims table (a group with baselines), in config order."""
+    return list(dict.fromkeys(spec["paper"] for spec in config["experiments"].values() if spec.get("baselines")))
+
+
+def claims_targets():
+    """The claims tables (`<paper>_claims.tex`/`.csv`) of every paper with comparisons."""
+    return [str(path) for paper in claims_papers() for path in claims_files(PATHS["tables"], paper)]
+
+
 def aggregate_file(group):
     """The aggregate test scores (mean/std/n over seeds) of `group` that DVC tracks as metrics."""
     return f"{PATHS['aggregates']}/{group}.json"
@@ -150,4 +165,4 @@ def bench_targets():
 
 def all_targets():
     """What `snakemake` builds by default: every group's report and the model benchmark."""
-    return report_targets() + bench_targets()
+    return report_targets() + claims_targets() + bench_targets()

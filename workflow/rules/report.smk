@@ -108,6 +108,27 @@ for _group, _spec in config["experiments"].items():
         localrule: True
 
 
+for _paper in claims_papers():
+
+    rule:
+        name:
+            f"claims_{_paper}"
+        input:
+            config=EFFECTIVE_CONFIG,
+            per_case=eval_targets(claims_groups(_paper)),
+        output:
+            [str(path) for path in claims_files(PATHS["tables"], _paper)],
+        log:
+            f"logs/report/claims_{_paper}.log",
+        localrule: True
+        conda:
+            CONDA_ENV
+        params:
+            groups=" ".join(claims_groups(_paper)),
+        shell:
+            "dca report claims --config {input.config} --groups {params.groups} > {log} 2>&1"
+
+
 rule data_all:
     input:
         data_targets(),
@@ -128,5 +149,5 @@ rule evaluate_all:
 
 rule report_all:
     input:
-        report_targets(),
+        report_targets() + claims_targets(),
     localrule: True
