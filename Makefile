@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --profile workflow/profiles/local
-	@echo "Tables: results/tables/<group>.tex|.csv  Figures: results/figures/  Metrics: results/metrics/"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 2
+	@echo "Tables: results/tables/<group>.tex|.csv  Figures: results/figures/  Aggregates: results/aggregates/"
 	@echo "HTML report: $(BIN)/snakemake --report report.html"
 
 test: setup

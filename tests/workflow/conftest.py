@@ -1,6 +1,7 @@
 """Fixtures for the workflow tests: the repository's configs, and workspaces that run the real workflow.
 
-A workspace is a temporary copy of what the workflow needs (Snakefile, workflow/, config/, dvc.yaml);
+A workspace is a temporary copy of what the workflow needs (Snakefile, workflow/, profiles/, config/, params.yaml,
+dvc.yaml);
 the `dca` package comes from the installed (editable) package, so jobs run this checkout's code. The
 helpers are reached through the ``wf`` fixture (tests import nothing from here: --import-mode=importlib).
 """
@@ -23,7 +24,16 @@ from dca.experiments.config import load_yaml
 REPO = Path(__file__).resolve().parents[2]
 FULL_CONFIG = REPO / "config" / "config.yaml"
 DEMO_CONFIG = REPO / "config" / "demo.yaml"
-WORKSPACE_FILES = ("Snakefile", "workflow", "config", "dvc.yaml", ".dvcignore", "environment.yml")
+WORKSPACE_FILES = (
+    "Snakefile",
+    "workflow",
+    "profiles",
+    "config",
+    "params.yaml",
+    "dvc.yaml",
+    ".dvcignore",
+    "environment.yml",
+)
 BIN = Path(sys.executable).parent
 
 

@@ -78,7 +78,10 @@ def test_defaults_are_filled_and_not_shared(demo_config: dict[str, Any]) -> None
     config = {key: value for key, value in demo_config.items() if key not in ("paths", "resources", "bench")}
     config = checked(config)
     assert config["paths"]["runs"] == "results/runs"
-    assert config["resources"]["train"] == {"cpus_per_task": 4, "mem_mb": 32000, "runtime": 1440, "gpu": 1}
+    assert config["resources"]["train"] == {
+        **{"cpus_per_task": 4, "mem_mb": 32000, "runtime": 1440, "gpu": 1},
+        **{"slurm_extra": "--signal=TERM@300", "retries": 20},
+    }
     assert config["variants"]["unet"]["inputs"] == ["image"]
     config["variants"]["unet"]["inputs"].append("fuzzy")
     assert config["variants"]["unet-dca"]["inputs"] == ["image"]  # defaults are copies, not one shared list

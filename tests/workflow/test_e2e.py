@@ -27,8 +27,8 @@ SLURM_GROUP = "demo_dca_table2"
 
 
 def one_seed_demo(wf: Any, workspace: Path) -> None:
-    """Make the workspace's demo config train one seed per run."""
-    path = workspace / "config/demo.yaml"
+    """Make the workspace's config (params.yaml, the demo) train one seed per run."""
+    path = workspace / "params.yaml"
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     config["seeds"] = [0]
     wf.write_config(path, config)
@@ -108,22 +108,22 @@ def test_dvc_repro(wf: Any, dvc_workspace: Path) -> None:
         os.utime(path, (1e9 + i, 1e9 + i))
     counts = dry_run_counts(wf, ws)
     assert not {"prepare", "enhance", "run_config", "train"} & set(counts), counts
-    wf.run([wf.tool("snakemake"), "--touch", "--profile", "workflow/profiles/local"], ws, timeout=300)
+    wf.run([wf.tool("snakemake"), "--touch"], ws, timeout=300)
     assert dry_run_counts(wf, ws) == {}
     status = wf.run([dvc, "status"], ws, timeout=300)
     assert "Data and pipelines are up to date" in status.stdout + status.stderr
 
     # ... while a changed run config is seen without that metadata (its stamp is named by its hash)
-    config = yaml.safe_load((ws / "config/demo.yaml").read_text(encoding="utf-8"))
+    config = yaml.safe_load((ws / "params.yaml").read_text(encoding="utf-8"))
     config["training"]["din"]["epochs"] += 1
-    wf.write_config(ws / "config/demo.yaml", config)
+    wf.write_config(ws / "params.yaml", config)
     counts = dry_run_counts(wf, ws)
     assert counts["run_config"] == counts["train"] == counts["evaluate"] == 2  # the one-seed DIN-tiny runs
 
 
 def dry_run_counts(wf: Any, workspace: Path) -> dict[str, int]:
     """The jobs a dry run of the default target lists, by rule ({} when nothing is to be done)."""
-    dry = wf.run([wf.tool("snakemake"), "-n", "--profile", "workflow/profiles/local"], workspace, timeout=300)
+    dry = wf.run([wf.tool("snakemake"), "-n"], workspace, timeout=300)
     output = dry.stdout + dry.stderr
     if "Nothing to be done" in output:
         return {}

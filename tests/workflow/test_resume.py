@@ -36,7 +36,7 @@ def test_killed_training_resumes(wf: Any, tmp_path: Path, demo: dict[str, Any]) 
     demo["experiments"] = {"resume": {"paper": "dca", "datasets": ["synthetic-binary"], "variants": ["unet"]}}
     demo["bench"]["models"] = []
     wf.write_config(workspace / "resume.yaml", demo)
-    args = [wf.tool("snakemake"), "evaluate_all", "--profile", "workflow/profiles/local", "--configfile", "resume.yaml"]
+    args = [wf.tool("snakemake"), "evaluate_all", "--configfile", "resume.yaml"]
     run_dir = RunDir(workspace / RUN)
     log = workspace / "logs/train/synthetic-binary/unet/seed0.log"
 

@@ -118,9 +118,9 @@ def summary_targets(groups=None):
     return GRID.summaries(groups) + stamp_targets(groups)
 
 
-def curve_file(run):
-    """The copy of a run's curves.csv that DVC plots."""
-    return f"{PATHS['curves']}/{run.dataset}/{run.variant}/seed{run.seed}.csv"
+def curves_file(group):
+    """The training curves of every run of `group` in one CSV (dca experiments curves), which DVC plots."""
+    return f"{PATHS['curves']}/{group}.csv"
 
 
 def report_targets(groups=None):
@@ -132,7 +132,7 @@ def report_targets(groups=None):
         out += [str(p) for p in table_files(PATHS["tables"], group) + figure_files(PATHS["figures"], group, datasets)]
         out.append(aggregate_file(group))
     # summaries too: a deleted summary.json of a finished run is rebuilt (resumed from last.pt), not ignored
-    return out + [curve_file(run) for run in GRID.runs(names)] + summary_targets(names)
+    return out + [curves_file(group) for group in names] + summary_targets(names)
 
 
 def claims_groups(paper):
@@ -155,12 +155,13 @@ def aggregate_file(group):
     return f"{PATHS['aggregates']}/{group}.json"
 
 
+#: The model benchmark's tables (DVC plots the CSV with the bar template).
+BENCH_FILES = ["results/bench/models.csv", "results/bench/models.json"]
+
+
 def bench_targets():
-    """The model benchmark's tables (memory table only with bench.memory), or nothing when bench.models is []."""
-    if not config["bench"]["models"]:
-        return []
-    memory = ["results/bench/models_memory.csv"] if config["bench"]["memory"] else []
-    return ["results/bench/models.csv", "results/bench/models.json", *memory]
+    """The model benchmark's tables, or nothing when bench.models is [] (skipped)."""
+    return BENCH_FILES if config["bench"]["models"] else []
 
 
 def all_targets():

@@ -37,18 +37,17 @@ rule aggregate:
 
 rule curves:
     input:
-        str(RUN.summary),
+        config=EFFECTIVE_CONFIG,
+        summaries=lambda wildcards: GRID.summaries([wildcards.group]),
     output:
-        f"{PATHS['curves']}/{{dataset}}/{{variant}}/seed{{seed}}.csv",
+        curves_file("{group}"),
     log:
-        "logs/report/curves/{dataset}/{variant}/seed{seed}.log",
+        "logs/report/curves_{group}.log",
     localrule: True
     conda:
         CONDA_ENV
-    params:
-        curves=lambda wildcards: str(GRID.run_dir(run_of(wildcards)).curves),
     shell:
-        "cp {params.curves} {output} 2> {log}"
+        "dca experiments curves {input.config} --group {wildcards.group} --out {output} > {log} 2>&1"
 
 
 TABLE_TEX, TABLE_CSV, TABLE_TESTS = (str(path) for path in table_files(PATHS["tables"], "{group}"))
@@ -80,7 +79,7 @@ for _group, _spec in config["experiments"].items():
         input:
             config=EFFECTIVE_CONFIG,
             per_case=eval_targets([_group]),
-            curves=[curve_file(run) for run in GRID.runs([_group])],
+            curves=curves_file(_group),
         output:
             [
                 (
