@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 # sub-command name -> module providing add_parser(subparsers)
@@ -23,9 +24,35 @@ COMMANDS = {
 }
 
 
+#: Errors that mean bad input (a config, a file, a value): one line on stderr and exit 1 (``--debug``: the traceback).
+#: Anything else is a bug and keeps Python's traceback.
+INPUT_ERRORS = (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, TypeError)
+#: Global options that take no value (they come before the sub-command).
+GLOBAL_FLAGS = {"-v", "--verbose", "-q", "--quiet", "--debug"}
+
+
+def _version() -> str:
+    """The installed package's version (the source tree's when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dca")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``command`` only that sub-command's module is imported (torch costs seconds)."""
-    parser = argparse.ArgumentParser(prog="dca", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="dca",
+        description=__doc__.splitlines()[0],
+        epilog="Exit codes: 0 done, 1 failed (bad input: one line, --debug for the traceback), 2 usage error, "
+        "75 training stopped by SIGTERM and saved (rerun to resume).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log messages (-vv: debug)")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="fewer log messages (warnings only)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, module in COMMANDS.items():
         if command in (None, name):
@@ -33,15 +60,26 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _command(argv: list[str]) -> str | None:
+    """The sub-command named in ``argv`` (after the global flags), if it is one."""
+    rest = [arg for arg in argv if arg not in GLOBAL_FLAGS and not (arg.startswith("-") and set(arg[1:]) <= {"v", "q"})]
+    return rest[0] if rest and rest[0] in COMMANDS else None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run ``dca``: exit code 0 done, 1 failed, 2 usage error (argparse), or the command's own (75)."""
     argv = sys.argv[1:] if argv is None else argv
-    command = argv[0] if argv and argv[0] in COMMANDS else None
-    args = build_parser(command).parse_args(argv)
+    args = build_parser(_command(argv)).parse_args(argv)
+    level = logging.INFO + 10 * (args.quiet - args.verbose)
+    logging.basicConfig(level=max(logging.DEBUG, min(level, logging.ERROR)), format="%(message)s")
     try:
         return int(args.func(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError, TypeError) as err:
-        print(f"dca {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except INPUT_ERRORS as err:
+        if args.debug:
+            raise
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"dca {args.command}: error: {message} (--debug shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

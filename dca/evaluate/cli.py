@@ -25,6 +25,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--resolution", choices=RESOLUTIONS, help="2D: score at the model or the original resolution (default: config)"
     )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="a processed dataset folder to test on instead of the run's own (cross-dataset evaluation; output "
+        f"default RUN_DIR/{EVAL_DIR}-<folder name>)",
+    )
     parser.add_argument("--out", type=Path, help=f"output folder (default RUN_DIR/{EVAL_DIR})")
     parser.add_argument(
         "--hd95-empty",
@@ -38,5 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate ``args.run_dir``."""
-    evaluate_run(args.run_dir, resolution=args.resolution, out=args.out, hd95_empty=args.hd95_empty)
+    evaluate_run(
+        args.run_dir, resolution=args.resolution, out=args.out, hd95_empty=args.hd95_empty, data=args.data
+    )
     return 0

@@ -14,6 +14,7 @@ was selected) and ``eval/predictions/``, the first k test ids (sorted), for the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -172,9 +173,13 @@ def evaluate_run(
     resolution: str | None = None,
     out: Path | None = None,
     hd95_empty: str = "skip",
+    data: Path | None = None,
     log: Log = log_message,
 ) -> dict[str, Any]:
     """Evaluate the selected checkpoint of the finished run ``run_dir`` on its test split; return the metrics.
+
+    ``data`` (a processed dataset folder) evaluates on that dataset's test split instead (cross-dataset: train
+    on Kvasir, test on CVC-ClinicDB), into ``RUN_DIR/eval-<folder name>`` unless ``out`` is given.
 
     ``resolution`` overrides the run's ``eval.resolution`` (2D only); ``out`` (default ``RUN_DIR/eval``) gets
     the files of the run folder's ``eval/``; ``hd95_empty`` (``skip`` or ``diagonal``) scores a case whose HD95
@@ -182,6 +187,11 @@ def evaluate_run(
     """
     run_dir = Path(run_dir)
     config = load_run_config(run_dir)
+    if data is not None:
+        if not (Path(data) / "index.csv").is_file():
+            raise FileNotFoundError(f"{data}: not a processed dataset (no index.csv); run `dca data prepare` first")
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=str(data)))
+        out = out if out is not None else RunDir(run_dir).path / f"{RunDir(run_dir).eval_dir.name}-{Path(data).name}"
     resolution = resolution or config.eval.resolution
     out = Path(out) if out is not None else RunDir(run_dir).eval_dir
     device = select_device(config.device, log)

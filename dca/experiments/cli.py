@@ -64,7 +64,7 @@ def run_stamp(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run one sub-command; exit code 0, or 2 with the error (config path first) on stderr."""
+    """Run one sub-command; exit code 0, or 1 with the error (config path first) on stderr."""
     try:
         grid = Grid(load_config(args.config))
         command = args.experiments_command
@@ -92,5 +92,5 @@ def run(args: argparse.Namespace) -> int:
             print(write(grid, args.group[0], args.out))
     except ConfigError as err:
         print(f"dca experiments: error: {args.config}: {err}", file=sys.stderr)
-        return 2
+        return 1
     return 0

@@ -26,6 +26,6 @@ def test_figures_command_skips_empty_group(workspace: Path, tmp_path: Path, caps
 
 
 def test_unknown_group(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """An unknown group is an error (exit 2) naming the known ones."""
-    assert main(["report", "tables", "--config", str(workspace / "config.yaml"), "--groups", "nope"]) == 2
+    """An unknown group is an error (exit 1) naming the known ones."""
+    assert main(["report", "tables", "--config", str(workspace / "config.yaml"), "--groups", "nope"]) == 1
     assert "toy_table" in capsys.readouterr().err

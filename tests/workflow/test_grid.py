@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from dca.experiments import ConfigError, Grid, Run, check_config, validate_config
 from dca.experiments.aggregate import aggregate_group
@@ -245,7 +246,7 @@ def test_cli(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text((REPO / "config/demo.yaml").read_text().replace("model: resunetpp,", "model: resunet,"))
     result = cli("check", str(bad))
-    assert result.returncode == 2 and "variants.resunetpp.model: unknown model 'resunet'" in result.stderr
+    assert result.returncode == 1 and "variants.resunetpp.model: unknown model 'resunet'" in result.stderr
 
 
 def test_protocols_resolve_into_paper_datasets_and_run_configs(full: Grid) -> None:
@@ -268,3 +269,35 @@ def test_a_paper_protocol_the_registry_lacks_is_a_config_error(full_config: dict
     config["experiments"]["din_table2"]["protocol"] = "paper"
     with pytest.raises(ConfigError, match=r"experiments.din_table2.protocol \(dataset acdc\).*no paper split"):
         Grid(config)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda c: c["variants"]["unet-cca"]["options"].update(dca_layot="cca"), "unknown DCA option 'dca_layot'"),
+        (lambda c: c["variants"]["unet-cca"]["options"].update(dca_layout="ccc"), "dca_layout='ccc' is not one of"),
+        (lambda c: c["training"]["dca"]["data"].update(size=63), "data.size 63"),
+    ],
+    ids=["option-typo", "option-value", "size"],
+)
+def test_check_builds_every_model(demo_config: dict[str, Any], tmp_path: Path, change: Any, expected: str) -> None:
+    """`dca experiments check` (and `snakemake -n`, common.smk) builds each model spec on the meta device."""
+    config = copy.deepcopy(demo_config)
+    config["paths"]["reported"] = str(REPO / "config/reported")
+    change(config)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    dca = Path(sys.executable).parent / "dca"
+    result = subprocess.run([dca, "experiments", "check", str(path)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and expected in result.stderr and "variants." in result.stderr
+
+
+def test_numeric_strings_are_floats(demo_config: dict[str, Any]) -> None:
+    """`lr: 1e-3` (YAML 1.1 reads a string) passes the schema and resolves to a float in the run config."""
+    config = copy.deepcopy(demo_config)
+    config["training"]["dca"]["optim"]["lr"] = "1e-3"
+    grid = grid_of(config)
+    from dca.train.config import resolve_config
+
+    run = grid.runs(["demo_dca_table1"])[0]
+    assert resolve_config(grid.run_config(run)).optim.lr == pytest.approx(1e-3)
