@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+# Another torch build (CUDA version, CPU only): make setup TORCH_INDEX=https://download.pytorch.org/whl/cu126
+TORCH_INDEX ?=
 STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test lint bench gpu-check clean
@@ -14,8 +16,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(TORCH_PINS)
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH_PINS)
+	$(BIN)/python -m pip install -q -e '.[test,workflow]'
 	touch $(STAMP)
 
 demo: setup

@@ -16,13 +16,32 @@ def _name(requirement: str) -> str:
 
 
 def test_environment_yml_matches_pyproject():
+    """The jobs' conda environment: runtime dependencies and the workflow extra, no test tools, no `-e .`."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = {_name(r): r.replace(" ", "") for r in project["dependencies"]}
-    declared |= {_name(r): r.replace(" ", "") for r in project["optional-dependencies"]["test"]}
+    declared |= {_name(r): r.replace(" ", "") for r in project["optional-dependencies"]["workflow"]}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_entries = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    conda = {_name(r): r.replace(" ", "") for r in pip_entries if not r.startswith("-e")}
+    assert not [r for r in pip_entries if r.startswith("-e") or r.startswith(".")]
+    conda = {_name(r): r.replace(" ", "") for r in pip_entries}
     assert conda == declared
+
+
+def test_import_dca_needs_no_workflow_stack(tmp_path: Path) -> None:
+    """`import dca` and the torch-side commands load none of snakemake, dvc, dvclive (they are the workflow extra)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dca, dca.cli, dca.train.loop, dca.evaluate.run, dca.experiments.grid, dca.report.tables\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('snakemake', 'dvc', 'dvclive'))\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, timeout=300)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = {_name(r) for r in project["dependencies"]}
+    assert not runtime & {"snakemake", "snakemake-executor-plugin-slurm", "dvc", "dvclive"}
+    assert "jinja2" in runtime
 
 
 def test_console_script_is_declared():
