@@ -19,11 +19,11 @@ AGGREGATE_METRICS = ("dice", "iou", "hd95")
 
 
 def _summary(values: list[float]) -> dict[str, float | int | None]:
-    """Mean, sample standard deviation (0 for one value) and count of the finite ``values``."""
+    """Mean, sample standard deviation and count of the finite ``values``; one value has no std (None, not 0)."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
     if not finite:
         return {"mean": None, "std": None, "n": 0}
-    std = statistics.stdev(finite) if len(finite) > 1 else 0.0
+    std = statistics.stdev(finite) if len(finite) > 1 else None
     return {"mean": statistics.fmean(finite), "std": std, "n": len(finite)}
 
 
@@ -31,7 +31,8 @@ def aggregate_group(grid: Grid, group: str) -> dict[str, Any]:
     """Mean and std over seeds of the test Dice, IoU and HD95 (units as evaluated: Dice/IoU in [0, 1]) of every
     (dataset, variant) of ``group``, keyed ``<dataset>/<variant>`` with flat numbers (``dice``, ``dice_std``, ...,
     ``n`` seeds evaluated, ``dice_<class>`` per class): two levels, so ``dvc metrics show`` prints one readable
-    column per number. Runs not evaluated yet count as missing (``missing``, and in ``n``)."""
+    column per number. Runs not evaluated yet count as missing (``missing``, and in ``n``). ``hd95_undefined``
+    carries the test cases whose HD95 was skipped (summed over seeds), so a mean over fewer cases is visible."""
     spec = grid.config["experiments"][group]
     results: dict[str, Any] = {}
     missing = 0
@@ -49,6 +50,7 @@ def aggregate_group(grid: Grid, group: str) -> dict[str, Any]:
                 summary = _summary([s.get(metric) for s in scores])
                 entry[metric], entry[f"{metric}_std"] = summary["mean"], summary["std"]
             entry["n"] = len(scores)
+            entry["hd95_undefined"] = sum(int(s.get("hd95_undefined") or 0) for s in scores)
             classes = list(dict.fromkeys(c for s in scores for c in s.get("per_class", {})))
             if len(classes) > 1:
                 for c in classes:

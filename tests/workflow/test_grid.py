@@ -210,16 +210,21 @@ def test_aggregate_group(demo: dict[str, Any], tmp_path: Path) -> None:
     for seed, dice in ((0, 0.5), (1, 0.7)):
         path = grid.run_dir(Run("synthetic-binary", "unet", seed)).eval_metrics
         path.parent.mkdir(parents=True)
-        metrics = {"dice": dice, "iou": dice / 2, "hd95": 3.0, "per_class": {"polyp": {"dice": dice}}}
+        metrics = {"dice": dice, "iou": dice / 2, "hd95": 3.0, "hd95_undefined": seed + 1}
+        metrics["per_class"] = {"polyp": {"dice": dice}}
         path.write_text(json.dumps(metrics))
     result = aggregate_group(grid, "demo_dca_table2")
     unet = result["synthetic-binary/unet"]
     assert unet["dice"] == pytest.approx(0.6) and unet["n"] == 2
     assert unet["dice_std"] == pytest.approx(0.1414213562)
     assert (unet["hd95"], unet["hd95_std"]) == (3.0, 0.0)
+    assert unet["hd95_undefined"] == 3  # skipped cases are carried beside the mean (1 + 2 over the seeds)
     assert not any(key.startswith("dice_polyp") for key in unet)  # binary: the class is the aggregate
     assert result["synthetic-binary/unet-cca"]["dice"] is None and result["synthetic-binary/unet-cca"]["n"] == 0
     assert result["missing"] == 4
+    grid.run_dir(Run("synthetic-binary", "unet", 1)).eval_metrics.unlink()
+    single = aggregate_group(grid, "demo_dca_table2")["synthetic-binary/unet"]
+    assert single["n"] == 1 and single["dice_std"] is None  # one seed has no spread: none, not 0.0
     # flat for `dvc metrics show`: every value of a (dataset, variant) is a number, a bool or None
     entries = [entry for entry in result.values() if isinstance(entry, dict)]
     assert all(not isinstance(v, dict | list) for entry in entries for v in entry.values())
