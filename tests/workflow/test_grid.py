@@ -213,17 +213,17 @@ def test_aggregate_group(demo: dict[str, Any], tmp_path: Path) -> None:
         metrics = {"dice": dice, "iou": dice / 2, "hd95": 3.0, "hd95_undefined": seed + 1}
         metrics["per_class"] = {"polyp": {"dice": dice}}
         path.write_text(json.dumps(metrics))
-    result = aggregate_group(grid, "demo_dca_table2")
+    result = aggregate_group(grid, "demo_dca_table1")
     unet = result["synthetic-binary/unet"]
     assert unet["dice"] == pytest.approx(0.6) and unet["n"] == 2
     assert unet["dice_std"] == pytest.approx(0.1414213562)
     assert (unet["hd95"], unet["hd95_std"]) == (3.0, 0.0)
     assert unet["hd95_undefined"] == 3  # skipped cases are carried beside the mean (1 + 2 over the seeds)
     assert not any(key.startswith("dice_polyp") for key in unet)  # binary: the class is the aggregate
-    assert result["synthetic-binary/unet-cca"]["dice"] is None and result["synthetic-binary/unet-cca"]["n"] == 0
-    assert result["missing"] == 4
+    assert result["synthetic-binary/unet-dca"]["dice"] is None and result["synthetic-binary/unet-dca"]["n"] == 0
+    assert result["missing"] == 2
     grid.run_dir(Run("synthetic-binary", "unet", 1)).eval_metrics.unlink()
-    single = aggregate_group(grid, "demo_dca_table2")["synthetic-binary/unet"]
+    single = aggregate_group(grid, "demo_dca_table1")["synthetic-binary/unet"]
     assert single["n"] == 1 and single["dice_std"] is None  # one seed has no spread: none, not 0.0
     # flat for `dvc metrics show`: every value of a (dataset, variant) is a number, a bool or None
     entries = [entry for entry in result.values() if isinstance(entry, dict)]
@@ -249,9 +249,9 @@ def test_cli(tmp_path: Path) -> None:
         f"results/runs/synthetic-multiclass/{v}/seed{s}" for v in ("din-tiny", "din-tiny-i") for s in (0, 1)
     ]
     bad = tmp_path / "bad.yaml"
-    bad.write_text((REPO / "config/demo.yaml").read_text().replace("model: resunetpp,", "model: resunet,"))
+    bad.write_text((REPO / "config/demo.yaml").read_text().replace("unet: {model: unet,", "unet: {model: unet3,"))
     result = cli("check", str(bad))
-    assert result.returncode == 1 and "variants.resunetpp.model: unknown model 'resunet'" in result.stderr
+    assert result.returncode == 1 and "variants.unet.model: unknown model 'unet3'" in result.stderr
 
 
 def test_protocols_resolve_into_paper_datasets_and_run_configs(full: Grid) -> None:
@@ -279,8 +279,8 @@ def test_a_paper_protocol_the_registry_lacks_is_a_config_error(full_config: dict
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda c: c["variants"]["unet-cca"]["options"].update(dca_layot="cca"), "unknown DCA option 'dca_layot'"),
-        (lambda c: c["variants"]["unet-cca"]["options"].update(dca_layout="ccc"), "dca_layout='ccc' is not one of"),
+        (lambda c: c["variants"]["unet-dca"].update(options={"dca_layot": "cca"}), "unknown DCA option 'dca_layot'"),
+        (lambda c: c["variants"]["unet-dca"].update(options={"dca_layout": "ccc"}), "dca_layout='ccc' is not one of"),
         (lambda c: c["training"]["dca"]["data"].update(size=63), "data.size 63"),
     ],
     ids=["option-typo", "option-value", "size"],
