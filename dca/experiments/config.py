@@ -68,6 +68,8 @@ RESERVED_TARGETS: frozenset[str] = frozenset(
 )
 #: Prefix of the per-group figure rules (``figures_<group>``).
 FIGURES_RULE_PREFIX = "figures_"
+#: Prefix of the per-paper claims rules (``claims_<paper>``).
+CLAIMS_RULE_PREFIX = "claims_"
 
 #: The workflow config's JSON schema, package data (found through the package, so any install has it).
 SCHEMA_PATH = Path(str(importlib.resources.files("dca").joinpath("resources", "config.schema.yaml")))
@@ -208,7 +210,7 @@ def _check_groups(config: dict[str, Any]) -> None:
     reported_dir = Path(config["paths"]["reported"])
     for group, spec in config["experiments"].items():
         key = f"experiments.{group}"
-        if group in RESERVED_TARGETS or group.startswith(FIGURES_RULE_PREFIX):
+        if group in RESERVED_TARGETS or group.startswith((FIGURES_RULE_PREFIX, CLAIMS_RULE_PREFIX)):
             raise ConfigError(f"{key}: {group!r} is (or looks like) a rule of the workflow itself; rename the group")
         if spec["paper"] not in config["training"]:
             raise ConfigError(f"{key}.paper: no training.{spec['paper']}; papers: {', '.join(config['training'])}")

@@ -95,11 +95,23 @@ def test_invalid_config_stops_before_any_job(wf: Any, tmp_path: Path, demo: dict
 def test_reserved_targets_are_the_workflow_rules(wf: Any, tmp_path: Path, demo_config: dict[str, Any]) -> None:
     """RESERVED_TARGETS names exactly the rules the workflow defines besides the per-group ones, and a
     group named like one of them is refused."""
-    from dca.experiments.config import FIGURES_RULE_PREFIX, RESERVED_TARGETS, ConfigError, load_config
+    from dca.experiments.config import (
+        CLAIMS_RULE_PREFIX,
+        FIGURES_RULE_PREFIX,
+        RESERVED_TARGETS,
+        ConfigError,
+        load_config,
+    )
 
     listed = wf.run([wf.tool("snakemake"), "--list-rules"], wf.repo, timeout=120).stdout.split()
     groups = set(demo_config["experiments"])
-    assert set(listed) - groups - {f"{FIGURES_RULE_PREFIX}{g}" for g in groups} == RESERVED_TARGETS
+    per_group = {f"{FIGURES_RULE_PREFIX}{g}" for g in groups}
+    claims = {rule for rule in listed if rule.startswith(CLAIMS_RULE_PREFIX)}
+    assert claims == {f"{CLAIMS_RULE_PREFIX}dca", f"{CLAIMS_RULE_PREFIX}din"}
+    assert set(listed) - groups - per_group - claims == RESERVED_TARGETS
     config = dict(demo_config, experiments={"train": demo_config["experiments"]["demo_dca_table1"]})
     with pytest.raises(ConfigError, match=r"experiments\.train: 'train' is \(or looks like\) a rule"):
         load_config(wf.write_config(tmp_path / "reserved.yaml", config))
+    config = dict(demo_config, experiments={"claims_dca": demo_config["experiments"]["demo_dca_table1"]})
+    with pytest.raises(ConfigError, match=r"'claims_dca' is \(or looks like\) a rule"):
+        load_config(wf.write_config(tmp_path / "claims.yaml", config))

@@ -36,8 +36,11 @@ LAYER_SCALE_INIT = 1e-6  # ConvNeXt's layer-scale initial value
 
 
 def convnext_init(module: nn.Module) -> None:
-    """ConvNeXt's initialisation: truncated normal (std 0.02) weights and zero biases for convs and linears."""
-    if isinstance(module, nn.Conv2d | nn.Linear):
+    """ConvNeXt's initialisation: truncated normal (std 0.02) weights and zero biases for convs and linears.
+
+    Skipped on the meta device (parameter counts, the grid's model check): meta tensors hold no values, and torch
+    runs each meta op through Python references, so initialising DIN there cost 0.4 s of its 0.5 s build."""
+    if isinstance(module, nn.Conv2d | nn.Linear) and not module.weight.is_meta:
         trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
