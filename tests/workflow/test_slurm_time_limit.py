@@ -62,7 +62,8 @@ def test_time_limited_training_resumes_until_finished(wf: Any, tmp_path: Path) -
     run_config["out"] = str(alone)
     run_config["data"]["root"] = str(ws / run_config["data"]["root"])
     wf.write_config(tmp_path / "alone.yaml", run_config)
-    wf.run([wf.tool("dca"), "train", str(tmp_path / "alone.yaml")], tmp_path, timeout=900)
+    alone_args = ["--set", "device.threads=1", "--set", "data.workers=0"]  # as the job ran (the rule's threads)
+    wf.run([wf.tool("dca"), "train", str(tmp_path / "alone.yaml"), *alone_args], tmp_path, timeout=900)
 
     def scores(path: Path) -> list[tuple[str, str, str]]:
         rows = [line.split(",") for line in path.read_text(encoding="utf-8").splitlines()]
