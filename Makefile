@@ -27,12 +27,13 @@ demo: setup
 	@echo "Test Dice, mean +- std over seeds:"
 	@$(BIN)/python -c 'import glob, json; [print("  %s  %s: %.3f +- %.3f (n=%d)" % (g[19:-5], k, v["dice"], v["dice_std"] or 0, v["n"])) for g in sorted(glob.glob("results/aggregates/*.json")) for k, v in json.load(open(g)).items() if isinstance(v, dict) and v.get("dice") is not None]'
 
-test: setup
-	$(BIN)/ruff check dca tests
+# Formatting is enforced: ruff here, snakefmt in tests/workflow/test_catalog.py.
+test: lint
 	$(BIN)/python -m pytest -q
 
 lint: setup
 	$(BIN)/ruff check dca tests
+	$(BIN)/ruff format --check dca tests
 
 bench: setup
 	$(BIN)/python -m dca.bench models

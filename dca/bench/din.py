@@ -57,12 +57,27 @@ def din_budget() -> list[dict[str, object]]:
     return [
         _row("params_encoders", "M", parts["encoders"], PAPER_PARAMS_M["encoders"], "two ConvNeXt-base, 3-3-27-3"),
         _row("params_difm", "M", parts["difm"], PAPER_PARAMS_M["difm"], "four DIFMs, 86 C^2 + 22 C each"),
-        _row("params_decoder_mlp", "M", parts["decoder"], PAPER_PARAMS_M["decoder"],
-             f"section 11 says {PAPER_DECODER_SECTION_11_M}M; {shift}"),
+        _row(
+            "params_decoder_mlp",
+            "M",
+            parts["decoder"],
+            PAPER_PARAMS_M["decoder"],
+            f"section 11 says {PAPER_DECODER_SECTION_11_M}M; {shift}",
+        ),
         _row("params_decoder_emcad", "M", emcad.parameter_counts()["decoder"] / 1e6, PAPER_EMCAD_M, shift),
-        _row("params_encoders_plus_decoder", "M", parts["encoders"] + parts["decoder"],
-             round(PAPER_PARAMS_M["total"] - PAPER_PARAMS_M["difm"], 2), "paper: total minus DIFMs"),
+        _row(
+            "params_encoders_plus_decoder",
+            "M",
+            parts["encoders"] + parts["decoder"],
+            round(PAPER_PARAMS_M["total"] - PAPER_PARAMS_M["difm"], 2),
+            "paper: total minus DIFMs",
+        ),
         _row("params_total", "M", parts["total"], PAPER_PARAMS_M["total"]),
-        _row("gflops_224", "GMAC", din_macs(model) / 1e9, PAPER_GMACS,
-             "multiply-adds, the paper's GFLOPs convention (torch's FLOP counter gives twice this)"),
+        _row(
+            "gflops_224",
+            "GMAC",
+            din_macs(model) / 1e9,
+            PAPER_GMACS,
+            "multiply-adds, the paper's GFLOPs convention (torch's FLOP counter gives twice this)",
+        ),
     ]

@@ -106,4 +106,3 @@ def summary_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
             line += f"   reference {r['reference_images_per_s']:.2f}  speed-up {r['speedup_vs_reference']:.0f}x"
         lines.append(line)
     return lines
-

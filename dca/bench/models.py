@@ -72,9 +72,7 @@ def use_reference_dca(model: nn.Module) -> nn.Module:
     return model
 
 
-def bench_pair(
-    name: str, *, batch: int, size: int, repeats: int, reference: bool = False
-) -> dict[str, object]:
+def bench_pair(name: str, *, batch: int, size: int, repeats: int, reference: bool = False) -> dict[str, object]:
     """Time plain vs DCA (and optionally official-style DCA) of one model, interleaved."""
     torch.manual_seed(0)
     variants: dict[str, nn.Module] = {
@@ -127,11 +125,22 @@ def bench_pair(
 
 def peak_memory_mb(model: str, *, dca: bool, size: int, batch: int, patch: int = 8, reference: bool = False) -> float:
     """Peak resident memory added by one training step (Linux VmHWM after a reset), in a fresh interpreter."""
-    args = json.dumps({"model": model, "dca": dca, "size": size, "batch": batch, "patch": patch,
-                       "reference": reference, "threads": torch.get_num_threads()})
+    args = json.dumps(
+        {
+            "model": model,
+            "dca": dca,
+            "size": size,
+            "batch": batch,
+            "patch": patch,
+            "reference": reference,
+            "threads": torch.get_num_threads(),
+        }
+    )
     out = subprocess.run(
         [sys.executable, "-c", f"from dca.bench.models import _memory_probe; _memory_probe({args!r})"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return float(out.stdout.strip().splitlines()[-1])
 
@@ -169,8 +178,7 @@ def bench_memory(sizes: Sequence[int] = (224, 512), batch: int = 2) -> list[dict
     """Peak memory of a U-Net training step: plain, DCA (ours) and DCA (official-style)."""
     rows = []
     for size in sizes:
-        row: dict[str, object] = {"model": "unet", "size": size, "batch": batch, "patch": 8,
-                                  "tokens": (size // 8) ** 2}
+        row: dict[str, object] = {"model": "unet", "size": size, "batch": batch, "patch": 8, "tokens": (size // 8) ** 2}
         row["peak_mb_plain"] = peak_memory_mb("unet", dca=False, size=size, batch=batch)
         row["peak_mb_dca"] = peak_memory_mb("unet", dca=True, size=size, batch=batch)
         row["peak_mb_official_style"] = peak_memory_mb("unet", dca=True, size=size, batch=batch, reference=True)
@@ -178,8 +186,9 @@ def bench_memory(sizes: Sequence[int] = (224, 512), batch: int = 2) -> list[dict
     return rows
 
 
-def run(models: Sequence[str] = PAPER_MODELS, *, batch: int = 4, size: int = 224, repeats: int = 5,
-        memory: bool = True) -> dict[str, list[dict[str, object]]]:
+def run(
+    models: Sequence[str] = PAPER_MODELS, *, batch: int = 4, size: int = 224, repeats: int = 5, memory: bool = True
+) -> dict[str, list[dict[str, object]]]:
     """Run the model benchmark and return its tables (``models`` and ``memory``)."""
     rows = [bench_pair(m, batch=batch, size=size, repeats=repeats, reference=m == "unet") for m in models]
     return {"models": rows, "memory": bench_memory() if memory else []}
@@ -187,14 +196,18 @@ def run(models: Sequence[str] = PAPER_MODELS, *, batch: int = 4, size: int = 224
 
 def summary_lines(result: dict[str, list[dict[str, object]]]) -> list[str]:
     """Human-readable figures, each beside the reference it compares to."""
-    lines = [f"DCA overhead, ours vs plain, median of per-round ratios "
-             f"(targets: train <= {TARGET_TRAIN_RATIO}x, infer <= {TARGET_INFER_RATIO}x)"]
+    lines = [
+        f"DCA overhead, ours vs plain, median of per-round ratios "
+        f"(targets: train <= {TARGET_TRAIN_RATIO}x, infer <= {TARGET_INFER_RATIO}x)"
+    ]
     for r in result["models"]:
         ref = f"official {r['official_train_ratio']}x train" if r["official_train_ratio"] else "official n/a"
         extra = ""
         if "train_ratio_official_style" in r:
-            extra = (f"; official-style DCA here: train {r['train_ratio_official_style']}x, "
-                     f"infer {r['infer_ratio_official_style']}x")
+            extra = (
+                f"; official-style DCA here: train {r['train_ratio_official_style']}x, "
+                f"infer {r['infer_ratio_official_style']}x"
+            )
         lines.append(
             f"  {r['model']:<13} params {r['params_plain']:>10,} -> {r['params_dca']:>10,}  "
             f"GFLOPs {r['gflops_plain']:.2f} -> {r['gflops_dca']:.2f} ({r['gflops_ratio']}x)  "

@@ -44,7 +44,5 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate ``args.run_dir``."""
-    evaluate_run(
-        args.run_dir, resolution=args.resolution, out=args.out, hd95_empty=args.hd95_empty, data=args.data
-    )
+    evaluate_run(args.run_dir, resolution=args.resolution, out=args.out, hd95_empty=args.hd95_empty, data=args.data)
     return 0

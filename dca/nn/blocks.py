@@ -33,8 +33,9 @@ class ConvBlock(nn.Sequential):
         if padding is None:
             padding = dilation * (kernel_size - 1) // 2
         layers: list[nn.Module] = [
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                      dilation=dilation, bias=bias)
+            nn.Conv2d(
+                in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation, bias=bias
+            )
         ]
         if norm:
             layers.append(nn.BatchNorm2d(out_channels))

@@ -30,4 +30,3 @@ def test_din_tables_by_label_and_alias() -> None:
     assert find_row(synapse, None, "Not in the paper") is None
     binary = load_reported(REPORTED / "din_table13_binary.csv")
     assert find_column(list(binary.columns), "cvc", "dice", None, single=False) == "clinicdb_dice"
-
