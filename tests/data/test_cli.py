@@ -35,12 +35,12 @@ def test_synth_then_prepare(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
 
 
 def test_errors_are_reported_not_raised(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["data", "prepare", "nosuch", "--raw", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert main(["data", "prepare", "nosuch", "--raw", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
     assert "unknown dataset 'nosuch'" in capsys.readouterr().err
-    assert main(["data", "prepare", "acdc", "--raw", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    assert main(["data", "prepare", "acdc", "--raw", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "dca data: error: dataset 'acdc'" in err and "How to get it" in err
-    assert main(["data", "download", "monuseg", "--out", str(tmp_path / "raw")]) == 2
+    assert main(["data", "download", "monuseg", "--out", str(tmp_path / "raw")]) == 1
     assert "monuseg.grand-challenge.org" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["data", "synth", "binary", "--out", str(tmp_path), "--size", "32by32"])

@@ -26,11 +26,17 @@ DEMO_GROUPS = ("demo_dca_table1", "demo_din_table4")
 SLURM_GROUP = "demo_dca_table1"
 
 
+#: Epochs per paper in the tests' demo: the tests compare tools (same tables through DVC and SLURM), not learning.
+TEST_EPOCHS = {"dca": 4, "din": 2}
+
+
 def one_seed_demo(wf: Any, workspace: Path) -> None:
-    """Make the workspace's config (params.yaml, the demo) train one seed per run."""
+    """Make the workspace's config (params.yaml, the demo) train one seed per run, for a few epochs."""
     path = workspace / "params.yaml"
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     config["seeds"] = [0]
+    for paper, epochs in TEST_EPOCHS.items():
+        config["training"][paper]["epochs"] = epochs
     wf.write_config(path, config)
 
 
