@@ -6,7 +6,8 @@ interval from a hierarchical bootstrap, and whether the sign holds. The bootstra
 sources of variation together: per replicate, the seeds of each model (independently: seed k of two
 models are unrelated trainings) and the test units (once, shared by both models: paired by unit). A unit
 is a case, or the patient of a case where the dataset records groups (ACDC frames pair by patient).
-``holds``: yes when the interval lies on the reported side of zero, no when on the other, open otherwise.
+``holds``: yes when the interval lies on the reported side of zero, no when on the other, open otherwise
+(``clear`` where the paper reports no delta and the interval excludes zero).
 The Wilcoxon p over seed-averaged case scores (:mod:`dca.report.stats`) is kept as a named extra column:
 it ignores seed variation, so it is not the headline.
 """
@@ -70,8 +71,13 @@ def hierarchical_bootstrap(
 
 
 def holds(reported: float, low: float, high: float) -> str:
-    """``yes`` / ``no`` / ``open``: the interval on the reported side of zero, on the other side, or across it."""
-    if not math.isfinite(reported) or reported == 0 or not math.isfinite(low):
+    """``yes`` / ``no`` / ``open``: the interval on the reported side of zero, on the other side, or across it;
+    without a reported delta (NaN): ``clear`` when the interval excludes zero (no paper claim to hold), else open."""
+    if not math.isfinite(low):
+        return ""
+    if not math.isfinite(reported):
+        return "open" if low <= 0 <= high else "clear"
+    if reported == 0:
         return ""
     if (low > 0 and reported > 0) or (high < 0 and reported < 0):
         return "yes"
@@ -114,7 +120,7 @@ def group_claims(results: GroupResults, processed: Path, replicates: int = REPLI
                     delta, low, high = hierarchical_bootstrap(xm, ym, replicates)
             reported = _reported_delta(results, frame, dataset, variant, base)
             p = compare(results, variant, base, dataset, ("dice", None))["p_value"]
-            sign = holds(reported if math.isfinite(reported) else delta, low, high)
+            sign = holds(reported, low, high)
             rows.append({
                 "paper": group.paper, "group": group.name, "dataset": dataset, "protocol": group.protocol(dataset),
                 "variant": variant, "baseline": base, "metric": "dice", "reported_delta": reported, "delta": delta,

@@ -42,7 +42,13 @@ MIN_DICE_SPAN = 10.0
 AXIS_MARGIN = 0.05
 NOTE_SIZE = 6
 #: The claims table's ``holds`` (variant vs baseline, 95% hierarchical bootstrap) as written on a connector.
-HOLDS_TEXT = {"yes": "sign holds", "no": "sign fails", "open": "open", "": "no interval"}
+HOLDS_TEXT = {
+    "yes": "sign holds",
+    "no": "sign fails",
+    "open": "open",
+    "clear": "clear (no paper delta)",
+    "": "no interval",
+}
 #: (table dataset, variant, baseline) -> the claims table's ``holds`` of that comparison.
 Claims = Mapping[tuple[str, str, str], str]
 

@@ -43,6 +43,8 @@ def test_bootstrap_pairs_units_and_decides_the_sign() -> None:
     delta, low, high = hierarchical_bootstrap(x, x - 0.1, replicates=200)
     assert abs(delta - 0.1) < 1e-12 and abs(low - 0.1) < 1e-9 and abs(high - 0.1) < 1e-9  # paired: no unit noise
     assert holds(2.0, 0.5, 1.0) == "yes" and holds(-2.0, 0.5, 1.0) == "no" and holds(2.0, -0.5, 1.0) == "open"
+    # no reported delta: no paper claim to hold, only whether our interval excludes zero
+    assert holds(float("nan"), 0.5, 1.0) == "clear" and holds(float("nan"), -0.5, 1.0) == "open"
 
 
 def test_claims_command_writes_the_layout_files(workspace: Path, tmp_path: Path) -> None:
