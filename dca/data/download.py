@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 
 from dca.data.registry import DatasetSpec
 from dca.utils.io import staging_dir, write_text
-from dca.utils.progress import progress
+from dca.utils.progress import Progress
 
 CHUNK = 1 << 20
 SUMS_FILE = "SHA256SUMS"
@@ -86,7 +86,7 @@ def _receive(response: http.client.HTTPResponse, part: Path, append: bool, url: 
     total = start + int(length) if length is not None else None
     with (
         open(part, "ab" if append else "wb") as f,
-        progress(total, part.name[: -len(".part")], "B", True, initial=start) as bar,
+        Progress(total, part.name[: -len(".part")], "B", True, initial=start) as bar,
     ):
         received = 0
         try:

@@ -143,23 +143,11 @@ class Progress:
         self.close()
 
 
-def progress(
-    total: float | None,
-    desc: str,
-    unit: str = "it",
-    unit_scale: bool = False,
-    stream: TextIO | None = None,
-    initial: float = 0,
-) -> Progress:
-    """A :class:`Progress` of ``total`` units (None: unknown) named ``desc``; bytes: ``unit="B", unit_scale=True``."""
-    return Progress(total, desc, unit, unit_scale, stream, initial)
-
-
 def track(
     items: Iterable[T], total: int | None, desc: str, unit: str = "it", stream: TextIO | None = None
 ) -> Iterator[T]:
     """Yield ``items``, counting each one on a :class:`Progress`."""
-    with progress(total, desc, unit, stream=stream) as bar:
+    with Progress(total, desc, unit, stream=stream) as bar:
         for item in items:
             yield item
             bar.update(1)

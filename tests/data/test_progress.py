@@ -11,7 +11,7 @@ import pytest
 
 from dca.data.convert import prepare
 from dca.data.download import fetch
-from dca.utils.progress import LogProgress, progress, track
+from dca.utils.progress import LogProgress, Progress, track
 
 
 class Terminal(io.StringIO):
@@ -40,7 +40,7 @@ def test_log_form_without_a_total_writes_every_interval() -> None:
 
 def test_terminal_gets_tqdm() -> None:
     stream = Terminal()
-    with progress(4, "enhance", "images", stream=stream) as bar:
+    with Progress(4, "enhance", "images", stream=stream) as bar:
         bar.update(4)
     assert "\r" in stream.getvalue() and "4/4" in stream.getvalue()
 
