@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dca.experiments.grid import Grid
+from dca.utils.io import read_json, write_text
 
 AGGREGATE_METRICS = ("dice", "iou", "hd95")
 
@@ -30,9 +31,11 @@ def _summary(values: list[float]) -> dict[str, float | int | None]:
 def aggregate_group(grid: Grid, group: str) -> dict[str, Any]:
     """Mean and std over seeds of the test Dice, IoU and HD95 (units as evaluated: Dice/IoU in [0, 1]) of every
     (dataset, variant) of ``group``, keyed ``<dataset>/<variant>`` with flat numbers (``dice``, ``dice_std``, ...,
-    ``n`` seeds evaluated, ``dice_<class>`` per class): two levels, so ``dvc metrics show`` prints one readable
-    column per number. Runs not evaluated yet count as missing (``missing``, and in ``n``). ``hd95_undefined``
-    carries the test cases whose HD95 was skipped (summed over seeds), so a mean over fewer cases is visible."""
+    ``n`` seeds with a test Dice, ``dice_<class>`` per class): two levels, so ``dvc metrics show`` prints one
+    readable column per number. A run not evaluated yet, or whose metrics lack the Dice, counts as missing
+    (``missing``, not in ``n``); IoU or HD95 present for fewer seeds than ``n`` add ``<metric>_n``; a damaged
+    metrics file is an error naming it. ``hd95_undefined`` carries the test cases whose HD95 was skipped (summed
+    over seeds), so a mean over fewer cases is visible."""
     spec = grid.config["experiments"][group]
     results: dict[str, Any] = {}
     missing = 0
@@ -40,15 +43,17 @@ def aggregate_group(grid: Grid, group: str) -> dict[str, Any]:
         for variant in spec["variants"]:
             scores: list[dict[str, Any]] = []
             for seed in grid.config["seeds"]:
-                path = grid.run_dir(grid.run(dataset, variant, seed)).eval_metrics
-                if path.is_file():
-                    scores.append(json.loads(path.read_text(encoding="utf-8")))
+                metrics = read_json(grid.run_dir(grid.run(dataset, variant, seed)).eval_metrics)
+                if metrics is not None and _summary([metrics.get("dice")])["n"]:
+                    scores.append(metrics)
                 else:
                     missing += 1
             entry: dict[str, Any] = {}
             for metric in AGGREGATE_METRICS:
                 summary = _summary([s.get(metric) for s in scores])
                 entry[metric], entry[f"{metric}_std"] = summary["mean"], summary["std"]
+                if summary["n"] < len(scores):
+                    entry[f"{metric}_n"] = summary["n"]
             entry["n"] = len(scores)
             entry["hd95_undefined"] = sum(int(s.get("hd95_undefined") or 0) for s in scores)
             classes = list(dict.fromkeys(c for s in scores for c in s.get("per_class", {})))
@@ -63,8 +68,6 @@ def aggregate_group(grid: Grid, group: str) -> dict[str, Any]:
 
 def write_aggregate(grid: Grid, group: str, out: str | Path) -> Path:
     """Write :func:`aggregate_group` as JSON to ``out`` (atomically) and return the path."""
-    from dca.utils.io import write_text
-
     path = Path(out)
     write_text(path, json.dumps(aggregate_group(grid, group), indent=2, sort_keys=False) + "\n")
     return path

@@ -28,7 +28,7 @@ SUBCOMMANDS = {
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``experiments`` with its ``check``, ``runs``, ``counts`` and ``aggregate`` sub-commands."""
+    """Register ``experiments`` with its sub-commands: the ``SUBCOMMANDS`` over a workflow config, and ``stamp``."""
     parser = subparsers.add_parser(
         "experiments", help="the experiment grid of a workflow config", description=__doc__.splitlines()[0]
     )

@@ -11,7 +11,6 @@ dataset itself. Any metric ``metrics.json`` names (``dice_pooled``, ``dice_offic
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ import pandas as pd
 import yaml
 
 from dca.layout import RunDir, run_folder
+from dca.utils.io import read_json
 
 METRICS: tuple[str, ...] = ("dice", "iou", "hd95")
 #: The metrics a group may name besides those (each a scalar of ``metrics.json``).
@@ -163,16 +163,6 @@ def config_groups(config: dict[str, Any], names: Sequence[str] | None = None) ->
     return [_group(n, experiments[n] or {}, config, reported_dir) for n in (names or experiments)]
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON file's content, or None when it does not exist; a damaged file is an error naming it."""
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not valid JSON ({err}): rerun the step that writes it or delete it") from None
-
-
 @dataclass(frozen=True)
 class RunResult:
     """One evaluated run: its folder, test metrics, per-case scores (None if absent) and training summary."""
@@ -219,12 +209,12 @@ class RunResult:
 def load_run(runs: Path, dataset: str, variant: str, seed: int) -> RunResult | None:
     """The evaluated run (dataset, variant, seed), or None when its ``eval/metrics.json`` does not exist."""
     folder = run_folder(runs, dataset, variant, seed)
-    metrics = _read_json(folder.eval_metrics)
+    metrics = read_json(folder.eval_metrics)
     if metrics is None:
         return None
     path = folder.eval_per_case
     per_case = pd.read_csv(path, dtype={"case": str, "class": str}) if path.is_file() else None
-    return RunResult(dataset, variant, seed, folder, metrics, per_case, _read_json(folder.summary))
+    return RunResult(dataset, variant, seed, folder, metrics, per_case, read_json(folder.summary))
 
 
 @dataclass(frozen=True)

@@ -109,3 +109,13 @@ def save_npy(path: str | os.PathLike[str], array: np.ndarray) -> None:
     """Atomically save ``array`` in .npy format (memory-mappable)."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, array)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON file's content, or None when it does not exist; a damaged file is an error naming it."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}): rerun the step that writes it or delete it") from None

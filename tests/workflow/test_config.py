@@ -17,6 +17,7 @@ from dca.experiments.config import (
     ConfigError,
     check_config,
     load_schema,
+    load_yaml,
     prune,
     validate_config,
 )
@@ -72,6 +73,14 @@ def test_every_schema_key_has_a_description_and_a_default() -> None:
 def test_both_configs_are_valid(full_config: dict[str, Any], demo_config: dict[str, Any]) -> None:
     for config in (full_config, demo_config):
         checked(config)
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "kvasir-quick.yaml"])
+def test_cluster_configs_warn_training_before_its_time_limit(name: str) -> None:
+    """A GPU config's training jobs get SIGTERM ahead of the limit (time to save last.pt, then exit 75 and
+    resubmit): a `resources.train` mapping replaces the schema's default one, signal included."""
+    train = validate_config(load_yaml(REPO / "config" / name))["resources"]["train"]
+    assert train["slurm_extra"].startswith("--signal=TERM@") and train["retries"] > 0
 
 
 def test_defaults_are_filled_and_not_shared(demo_config: dict[str, Any]) -> None:

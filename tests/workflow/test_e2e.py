@@ -126,6 +126,14 @@ def test_dvc_repro(wf: Any, dvc_workspace: Path) -> None:
     counts = dry_run_counts(wf, ws)
     assert counts["run_config"] == counts["train"] == counts["evaluate"] == 2  # the one-seed DIN-tiny runs
 
+    # a finished run's deleted summary.json is noticed by the default target (its training reruns)
+    summary = ws / "results/runs/synthetic-binary/unet-dca/seed0/summary.json"
+    kept, times = summary.read_bytes(), summary.stat()
+    summary.unlink()
+    assert dry_run_counts(wf, ws)["train"] == 3
+    summary.write_bytes(kept)
+    os.utime(summary, ns=(times.st_atime_ns, times.st_mtime_ns))
+
 
 def dry_run_counts(wf: Any, workspace: Path) -> dict[str, int]:
     """The jobs a dry run of the default target lists, by rule ({} when nothing is to be done)."""

@@ -225,6 +225,18 @@ def test_aggregate_group(demo: dict[str, Any], tmp_path: Path) -> None:
     grid.run_dir(Run("synthetic-binary", "unet", 1)).eval_metrics.unlink()
     single = aggregate_group(grid, "demo_dca_table1")["synthetic-binary/unet"]
     assert single["n"] == 1 and single["dice_std"] is None  # one seed has no spread: none, not 0.0
+    # a seed whose metrics lack the Dice is a missing seed, not a seed of the mean; fewer IoUs are counted
+    lacking = grid.run_dir(Run("synthetic-binary", "unet", 1)).eval_metrics
+    lacking.write_text(json.dumps({"iou": 0.9}))
+    partial = aggregate_group(grid, "demo_dca_table1")
+    assert partial["missing"] == 3 and partial["synthetic-binary/unet"]["n"] == 1
+    assert partial["synthetic-binary/unet"]["dice"] == pytest.approx(0.5)
+    grid.run_dir(Run("synthetic-binary", "unet", 0)).eval_metrics.write_text(json.dumps({"dice": 0.5}))
+    lacking.write_text(json.dumps({"dice": 0.7, "iou": 0.35}))
+    assert aggregate_group(grid, "demo_dca_table1")["synthetic-binary/unet"]["iou_n"] == 1
+    lacking.write_text('{"dice": 0.7, "io')  # truncated by a crash: the error names the file
+    with pytest.raises(ValueError, match=str(lacking)):
+        aggregate_group(grid, "demo_dca_table1")
     # flat for `dvc metrics show`: every value of a (dataset, variant) is a number, a bool or None
     entries = [entry for entry in result.values() if isinstance(entry, dict)]
     assert all(not isinstance(v, dict | list) for entry in entries for v in entry.values())
