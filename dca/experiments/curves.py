@@ -2,7 +2,8 @@
 
 One row per (run, epoch), the run named ``<dataset>/<variant>/seed<k>`` in a ``run`` column, then the
 columns of each run's ``curves.csv`` (``dca train``'s per-epoch log). DVC draws one plot per group file
-with one line per run (``workflow/report/dvc_runs.json``, a Vega-Lite template coloured by ``run``).
+(:func:`dca.layout.curves_file`) with one line per run (``workflow/report/dvc_runs.json``, a Vega-Lite
+template coloured by ``run``).
 """
 
 from __future__ import annotations

@@ -53,6 +53,11 @@ def test_dvc_experiment_round_trip(wf: Any, tmp_path: Path) -> None:
     assert (ws / "results/bench/models.csv").read_text(encoding="utf-8") == ""  # bench.models: [] benchmarks nothing
     plots = json.loads(wf.run([dvc, "plots", "show", "--json"], ws, timeout=120).stdout)
     assert not plots.get("errors"), plots["errors"]
+    (curves,) = plots["data"]["results/curves/tiny.csv"]  # one plot for the group, a panel per metric, runs by colour
+    values = curves["content"]["data"]["values"]
+    assert {"train_loss", "val_dice", "run"} <= set(values[0]) and curves["content"]["facet"]["column"][
+        "field"
+    ] == "metric"
 
     # an experiment: one changed value, the run retrained, the finished run of the old config kept
     wf.run([dvc, "exp", "run", "-S", "training.dca.epochs=2", "-n", "two-epochs"], ws, timeout=900)

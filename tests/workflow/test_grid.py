@@ -176,7 +176,7 @@ def test_invalid_run_settings_name_the_run(demo: dict[str, Any]) -> None:
 def test_unknown_run_is_a_key_error(demo_config: dict[str, Any]) -> None:
     grid = grid_of(demo_config)
     with pytest.raises(KeyError, match="not a run of any experiment group"):
-        grid.run("synthetic-binary", "din-tiny", 0)
+        grid.run("synthetic-binary", "din-tiny", 7)  # seed 7 is not in the demo
 
 
 def test_dataset_plans(full: Grid, demo_config: dict[str, Any]) -> None:
@@ -258,7 +258,7 @@ def test_cli(tmp_path: Path) -> None:
     assert dict(line.split("\t") for line in counts.stdout.splitlines()) == {k: str(v) for k, v in FULL_COUNTS.items()}
     runs = cli("runs", "config/demo.yaml", "--group", "demo_din_table4")
     assert runs.stdout.split() == [
-        f"results/runs/synthetic-multiclass/{v}/seed{s}" for v in ("din-tiny", "din-tiny-i") for s in (0, 1)
+        f"results/runs/synthetic-binary/{v}/seed{s}" for v in ("din-tiny", "din-tiny-i") for s in (0, 1)
     ]
     bad = tmp_path / "bad.yaml"
     bad.write_text((REPO / "config/demo.yaml").read_text().replace("unet: {model: unet,", "unet: {model: unet3,"))
