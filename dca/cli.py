@@ -11,6 +11,8 @@ import importlib
 import logging
 import sys
 
+from dca.utils.io import DiskFullError
+
 # sub-command name -> module providing add_parser(subparsers)
 COMMANDS = {
     "models": "dca.models.cli",
@@ -24,9 +26,9 @@ COMMANDS = {
 }
 
 
-#: Errors that mean bad input (a config, a file, a value): one line on stderr and exit 1 (``--debug``: the traceback).
-#: Anything else is a bug and keeps Python's traceback.
-INPUT_ERRORS = (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, TypeError)
+#: Errors that mean bad input (a config, a file, a value) or a full disk: one line on stderr and exit 1 (``--debug``:
+#: the traceback). Anything else is a bug and keeps Python's traceback.
+INPUT_ERRORS = (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, TypeError, DiskFullError)
 #: Global options that take no value (they come before the sub-command).
 GLOBAL_FLAGS = {"-v", "--verbose", "-q", "--quiet", "--debug"}
 
@@ -46,8 +48,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dca",
         description=__doc__.splitlines()[0],
-        epilog="Exit codes: 0 done, 1 failed (bad input: one line, --debug for the traceback), 2 usage error, "
-        "75 training stopped by SIGTERM and saved (rerun to resume).",
+        epilog="Exit codes: 0 done, 1 failed (bad input, full disk: one line, --debug for the traceback), "
+        "2 usage error, 75 training stopped by SIGTERM and saved (rerun to resume).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log messages (-vv: debug)")

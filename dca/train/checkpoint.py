@@ -15,23 +15,15 @@ Adam) is never read from disk.
 
 from __future__ import annotations
 
-import errno
-import os
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from dca.utils.io import DiskFullError as DiskFullError  # re-exported: what save_checkpoint raises on a full disk
 from dca.utils.io import atomic_path
-
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-
-
-class DiskFullError(OSError):
-    """A checkpoint could not be written for lack of space; the previous file under its name is intact."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -68,32 +60,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([_byte_tensor(s) for s in state["cuda"]])
 
 
-def _disk_full(err: BaseException | None) -> OSError | None:
-    """The out-of-space OSError in ``err`` or its chain (torch's writer re-raises it as a RuntimeError), or None."""
-    while err is not None:
-        if isinstance(err, OSError) and err.errno in DISK_FULL:
-            return err
-        err = err.__cause__ or err.__context__
-    return None
-
-
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` to ``path`` atomically (temporary file, fsync, rename); a full disk raises
-    :class:`DiskFullError` naming the file and the free space, the previous ``path`` kept."""
-    try:
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            torch.save(state, f)  # through a Python file, so the OSError of a full disk is kept (chained)
-    except (OSError, RuntimeError) as err:
-        full = _disk_full(err)
-        if full is None:
-            raise
-        free = shutil.disk_usage(Path(path).parent).free
-        kept = f"the previous {Path(path).name} is kept" if Path(path).exists() else f"no {Path(path).name} exists yet"
-        raise DiskFullError(
-            full.errno,
-            f"cannot write {path}: {os.strerror(full.errno)} ({free / 2**20:.1f} MiB free on {Path(path).parent}); "
-            f"{kept}. Free some space and run again to resume",
-        ) from err
+    :class:`DiskFullError` (from :func:`atomic_path`) naming the file and the free space, the previous ``path`` kept."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)  # through a Python file, so the OSError of a full disk is kept (chained)
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
