@@ -42,6 +42,8 @@ def higher_is_better(metric: str) -> bool:
 
 
 HIGHER_IS_BETTER = {m: higher_is_better(m) for m in NAMED_METRICS}
+#: The ``eval/per_case.csv`` columns the report reads (written by :func:`dca.evaluate.protocol.case_metrics`).
+PER_CASE_COLUMNS: tuple[str, ...] = ("case", "class", "label", *METRICS)
 DEFAULT_PATHS = {
     "runs": "results/runs",
     "processed": "results/data",
@@ -206,14 +208,45 @@ class RunResult:
         return list(self.metrics.get("per_class", {}))
 
 
+def per_case_problem(frame: pd.DataFrame) -> str:
+    """What makes a parsed ``per_case.csv`` unusable ('' when nothing): a column the report reads absent, no
+    rows, non-numeric scores, or an empty field other than HD95 (NaN by design; a file cut mid-row has one)."""
+    absent = [c for c in PER_CASE_COLUMNS if c not in frame.columns]
+    if absent:
+        return f"lacks columns {', '.join(absent)}"
+    if frame.empty:
+        return "no rows"
+    text = [c for c in ("label", *METRICS) if not pd.api.types.is_numeric_dtype(frame[c])]
+    empty = [c for c in frame.columns if c != "hd95" and frame[c].isna().any()]
+    found = (("non-numeric", text), ("empty fields in", empty))
+    return "; ".join(f"{what} {', '.join(names)}" for what, names in found if names)
+
+
+def read_per_case(path: Path) -> pd.DataFrame | None:
+    """A run's per-case scores, or None when the file does not exist; a damaged one is a ValueError naming it."""
+    if not path.is_file():
+        return None
+    try:
+        frame = pd.read_csv(path, dtype={"case": str, "class": str})
+        problem = per_case_problem(frame)
+    except ValueError as err:  # pandas' ParserError and EmptyDataError, UnicodeDecodeError
+        problem = f"not a readable CSV ({type(err).__name__}: {str(err).strip()})"
+    if not problem:
+        return frame
+    run = path.parent.parent
+    raise ValueError(f"{path} is damaged ({problem}): rerun the evaluation (`dca evaluate {run}`) or delete it")
+
+
 def load_run(runs: Path, dataset: str, variant: str, seed: int) -> RunResult | None:
-    """The evaluated run (dataset, variant, seed), or None when its ``eval/metrics.json`` does not exist."""
+    """The evaluated run (dataset, variant, seed), or None when its ``eval/metrics.json`` does not exist.
+
+    A damaged ``metrics.json``, ``summary.json`` or ``eval/per_case.csv`` is a ValueError naming the file.
+    """
     folder = run_folder(runs, dataset, variant, seed)
     metrics = read_json(folder.eval_metrics)
     if metrics is None:
         return None
-    path = folder.eval_per_case
-    per_case = pd.read_csv(path, dtype={"case": str, "class": str}) if path.is_file() else None
+    per_case = read_per_case(folder.eval_per_case)
     return RunResult(dataset, variant, seed, folder, metrics, per_case, read_json(folder.summary))
 
 

@@ -1,14 +1,17 @@
 """One results table per experiment group: LaTeX (booktabs, via ``Styler.to_latex``) and a tidy CSV.
 
-Rows are the group's variants (a ``$p$ vs <baseline>`` row under each variant that has a
-baseline); columns are (dataset, metric or class) with an ``Ours`` sub-column (mean +- sample
-std over seeds of each seed's test aggregate from ``metrics.json``) and, where the paper gives a
-number, a ``Paper`` sub-column. Per ``Ours`` column the best value is bold and the second best
-underlined (Dice/IoU: higher, HD95: lower). Markers: ``\\dagger`` test-set selection (on the
+Rows are the group's variants (a ``Wilcoxon $p$ (seed-averaged) vs <baseline>`` row under each variant
+that has a baseline: a signed-rank test over seed-averaged case scores, blind to the seed spread, so the
+note points to the claims table ``<paper>_claims`` as the headline test); columns are (dataset, metric or
+class) with an ``Ours`` sub-column (mean +- sample std over seeds of each seed's test aggregate from
+``metrics.json``) and, where the paper gives a number, a ``Paper`` sub-column. Per ``Ours`` column the best
+value among the cells with every configured seed is bold and the second best underlined (Dice/IoU: higher,
+HD95: lower); a cell with a missing seed is never ranked. Markers: ``\\dagger`` test-set selection (on the
 header when every run was; the paper column always is), ``\\ddagger`` fewer seeds than configured (a seed
-whose ``metrics.json`` lacks the metric counts as missing), ``\\S`` a paper number beside runs whose setting
-differs from the paper's (the note lists how), ``--`` no evaluated run. A group running both protocols has
-one column block per protocol (paper first); HD95 cells count the cases skipped for an empty mask.
+whose ``metrics.json`` lacks the metric counts as missing; the note lists the missing seeds per dataset and
+variant), ``\\S`` a paper number beside runs whose setting differs from the paper's (the note lists how),
+``--`` no evaluated run. A group running both protocols has one column block per protocol (paper first);
+HD95 cells count the cases skipped for an empty mask.
 """
 
 from __future__ import annotations
@@ -73,6 +76,11 @@ class Cell:
     test_selected: bool
     missing: tuple[int, ...]
     skipped: int = 0
+
+    @property
+    def complete(self) -> bool:
+        """Whether every configured seed has a number here: only such cells are ranked (a lost seed skews the mean)."""
+        return self.n == self.expected
 
 
 @dataclass(frozen=True)
@@ -230,13 +238,15 @@ def build_table(results: GroupResults, log: Log) -> Table:
 def ranks(table: Table) -> dict[tuple[str, Column], str]:
     """``best`` / ``second`` per metric column over our displayed (2-decimal) means; ties share a rank.
 
+    Only cells with every configured seed take part (a cell missing a seed is never bold or underlined).
     Bold needs two distinct values and underline three, so a lone or worst value is never marked.
     """
     marks: dict[tuple[str, Column], str] = {}
     for column in table.columns:
         if column.dataset is None:
             continue
-        means = {v: round(table.cells[(v, column)].mean, 2) for v in table.results.group.variants}
+        cells = {v: table.cells[(v, column)] for v in table.results.group.variants}
+        means = {v: round(cell.mean, 2) for v, cell in cells.items() if cell.complete}
         means = {v: m for v, m in means.items() if math.isfinite(m)}
         order = sorted(set(means.values()), reverse=higher_is_better(column.metric))
         for rank, minimum in (("best", 2), ("second", 3)):
@@ -326,10 +336,34 @@ def display_frame(table: Table) -> tuple[pd.DataFrame, list[str], list[tuple[int
         labels.append(escape(group.labels[variant]))
         if variant in group.baselines:
             rows.append([format_p(pvals[(variant, c)]) if k == "ours" and c.dataset else "" for _, c, k in keys])
-            labels.append(rf"\quad $p$ vs {escape(group.labels[group.baselines[variant]])}")
+            labels.append(rf"\quad Wilcoxon $p$ (seed-averaged) vs {escape(group.labels[group.baselines[variant]])}")
     names = [None, None, "Method"] if with_paper else [None, "Method"]
     index = pd.MultiIndex.from_tuples([k[0] if with_paper else k[0][:2] for k in keys], names=names)
     return pd.DataFrame(rows, columns=index), labels, styled
+
+
+def _column_name(column: Column) -> str:
+    """A column's short name in a note: its metric header, or its class."""
+    return escape(column.cls) if column.cls else METRIC_HEADERS.get(column.metric, escape(column.metric))
+
+
+def missing_seeds_note(table: Table) -> str:
+    """The seeds missing per (table dataset, variant), e.g. ``Toy / Net (CCA): seed 1``; columns named when only
+    some of the dataset's columns miss them (a seed whose ``metrics.json`` lacks one metric). Empty when none."""
+    group, found = table.results.group, []
+    for dataset in group.datasets:
+        columns = [c for c in table.columns if c.dataset == dataset]
+        for variant in group.variants:
+            by_seeds: dict[tuple[int, ...], list[Column]] = {}
+            for column in columns:
+                if seeds := table.cells[(variant, column)].missing:
+                    by_seeds.setdefault(seeds, []).append(column)
+            for seeds, where in by_seeds.items():
+                scope = "" if len(where) == len(columns) else " (" + ", ".join(map(_column_name, where)) + ")"
+                listed = ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
+                title = escape(f"{table_title(table.results, dataset)} / {group.labels[variant]}")
+                found.append(f"{title}: {listed}{scope}")
+    return "; ".join(found)
 
 
 def notes(table: Table) -> list[str]:
@@ -346,7 +380,7 @@ def notes(table: Table) -> list[str]:
         + (rf". {', '.join(percent)} in \%." if percent else "."),
         "Protocol: " + ", ".join(protocols) + " (docs/protocols.md); paper = the paper's split, test selection and "
         "its metric" + (" (DCA: the official batch-pooled Dice/IoU)" if group.paper == "dca" else "") + ".",
-        "Bold / underlined: best / second best of ours per column.",
+        "Bold / underlined: best / second best of ours per column, among the cells with every configured seed.",
     ]
     for dataset, found in table.differences.items():
         if found and any(c.dataset == dataset and (v, c) in table.reported for v, c in table.reported):
@@ -355,14 +389,24 @@ def notes(table: Table) -> list[str]:
     if any(c.skipped for c in cells):
         lines.append("HD95: mean over the cases with a defined HD95; (n skipped): cases with an empty mask left out.")
     if group.baselines:
-        lines.append(r"$p$: two-sided Wilcoxon signed-rank test over test cases vs the baseline (seed-averaged).")
+        claims = escape(f"{group.paper or '<paper>'}_claims")
+        lines.append(
+            r"Wilcoxon $p$ (seed-averaged): two-sided signed-rank test over test cases vs the baseline, on each "
+            "case's score averaged over seeds; it ignores the spread between seeds, so a small $p$ does not make a "
+            f"difference hold: the headline test is the claims table {claims} (hierarchical bootstrap over seeds "
+            "and cases)."
+        )
     if all_test_selected(table):
         lines.append(rf"{DAGGER} every model selected on the test split (the papers' protocol): optimistic.")
     elif any(c.test_selected for c in cells):
         lines.append(rf"{DAGGER} model selected on the test split (the papers' protocol): optimistic.")
-    if any(0 < c.n < c.expected for c in cells) or any(c.n == 0 for c in cells):
+    missing = missing_seeds_note(table)
+    if missing:
         where = escape(f"{group.name}.csv")
-        lines.append(rf"{DDAGGER} fewer seeds than configured; {MISSING}: no evaluated run (see {where}).")
+        lines.append(
+            rf"{DDAGGER} fewer seeds than configured (not ranked); {MISSING}: no evaluated run. Missing: {missing} "
+            f"(see {where})."
+        )
     return lines
 
 

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from dca.report.collect import collect_group, config_groups, load_config
-from dca.report.tables import build_table, escape, format_p, to_latex, write_table
+from dca.report.stats import TEST_COLUMNS
+from dca.report.tables import build_table, escape, format_cell, format_p, notes, ranks, to_latex, write_table
 
 
 @pytest.fixture(scope="module")
@@ -39,19 +40,22 @@ def row_of(tex: str, label: str) -> str:
 
 
 def test_mean_std_bold_underline_and_markers(workspace: Path, written: dict[str, Path]) -> None:
-    """Best mean bold, second underlined; mean +- std over seeds; dagger for test selection, ddagger for a lost seed."""
+    """Best complete mean bold; mean +- std over seeds; dagger for test selection, ddagger for a lost seed (then
+    never ranked: the second best of toy, Net (CCA), misses seed 1, so no toy cell is underlined)."""
     tex = written["tex"].read_text()
     net, dca = seed_dice(workspace, "toy", "net"), seed_dice(workspace, "toy", "net-dca")
     cca = seed_dice(workspace, "toy", "net-cca")
     assert len(cca) == 1
     assert f"{net.mean():.2f} $\\pm$ {net.std(ddof=1):.2f}" in row_of(tex, "Net")
     assert f"\\textbf{{{dca.mean():.2f} $\\pm$ {dca.std(ddof=1):.2f}$^\\dagger$}}" in row_of(tex, "Net (DCA)")
-    assert f"\\underline{{{cca[0]:.2f}$^\\ddagger$}}" in row_of(tex, "Net (CCA)")
+    assert f"& {cca[0]:.2f}$^\\ddagger$ &" in row_of(tex, "Net (CCA)")
+    assert "underline" not in row_of(tex, "Net (CCA)") and "textbf" not in row_of(tex, "Net (CCA)")
     organs = seed_dice(workspace, "organs", "net-dca")
     assert f"\\textbf{{{organs.mean():.2f} $\\pm$ {organs.std(ddof=1):.2f}}}" in row_of(tex, "Net (DCA)")
     assert row_of(tex, "Net (DCA)").count("$^\\dagger$") == 2  # toy DSC and IoU; organs was selected on val
     assert "--" in row_of(tex, "Net (CCA)")  # no run on organs
     assert "model selected on the test split" in tex and "fewer seeds than configured" in tex
+    assert "Missing: toy / Net (CCA): seed 1; organs / Net (CCA): seeds 0, 1 (see toy\\_table.csv)." in tex
     assert tex.count(r"\toprule") == tex.count(r"\midrule") == tex.count(r"\bottomrule") == 1
 
 
@@ -67,11 +71,14 @@ def test_paper_column(written: dict[str, Path]) -> None:
 
 
 def test_p_values_in_table_and_tests_csv(written: dict[str, Path]) -> None:
-    """Each variant with a baseline gets a p row; the values are those of the tests CSV."""
+    """Each variant with a baseline gets a p row labelled as the seed-averaged Wilcoxon; the note says it ignores
+    the seed spread and points to the claims table; the values are those of the tests CSV."""
     tex, tests = written["tex"].read_text(), pd.read_csv(written["tests"], keep_default_na=False)
+    assert list(tests.columns) == TEST_COLUMNS
     assert len(tests) == 12  # 2 variants x (toy: DSC, IoU; organs: DSC, IoU, 2 classes)
-    p_rows = [line for line in tex.splitlines() if line.startswith(r"\quad $p$ vs Net")]
-    assert len(p_rows) == 2
+    p_rows = [line for line in tex.splitlines() if line.startswith(r"\quad Wilcoxon $p$ (seed-averaged) vs Net &")]
+    assert len(p_rows) == 2 and r"\quad $p$ vs" not in tex
+    assert "ignores the spread between seeds" in tex and r"the claims table dca\_claims" in tex
     dca_p = tests[(tests.variant == "net-dca") & (tests.dataset == "toy") & (tests.metric == "dice")]
     assert f"& {format_p(float(dca_p.p_value.iloc[0]))} &" in p_rows[0]
 
@@ -90,7 +97,7 @@ def test_csv_content(workspace: Path, written: dict[str, Path]) -> None:
     expected = tests[(tests.variant == "net-dca") & (tests.dataset == "toy") & (tests.metric == "dice")]
     assert row["p_value"] == pytest.approx(expected.p_value.iloc[0])
     cca = frame[(frame.variant == "net-cca") & (frame.dataset == "toy") & (frame.metric == "dice")].iloc[0]
-    assert (cca["missing_seeds"], cca["n_seeds"], cca["rank"]) == ("1", 1, "second")
+    assert (cca["missing_seeds"], cca["n_seeds"], cca["rank"]) == ("1", 1, "")
     classes = frame[(frame.dataset == "organs") & (frame["class"] != "")]["class"].unique().tolist()
     assert classes == ["liver", "spleen"]
 
@@ -138,6 +145,27 @@ def test_a_missing_metric_counts_as_a_missing_seed(workspace: Path, tmp_path: Pa
     table = build_table(collect_group(group, runs), lambda _: None)
     cell = next(c for (v, col), c in table.cells.items() if v == "net" and col.dataset == "toy" and col.metric == "iou")
     assert (cell.n, cell.missing) == (1, (1,))
+    assert "toy / Net: seed 1 (IoU); toy / Net (CCA): seed 1;" in notes(table)[-1]  # only IoU lacks Net's seed 1
     metrics.write_text(json.dumps(data)[:40])  # truncated
     with pytest.raises(ValueError, match=str(metrics)):
         collect_group(group, runs)
+
+
+def test_a_cell_missing_a_seed_is_never_best(results) -> None:
+    """Issue 2: Net (DCA) loses seed 1 on toy yet keeps the highest mean; the bold goes to the best complete cell
+    (Net (CCA), given its seed 1 here), the incomplete one is neither bold nor underlined and the note lists it."""
+    runs = {k: r for k, r in results.runs.items() if k != ("toy", "net-dca", 1)}
+    runs[("toy", "net-cca", 1)] = dataclasses.replace(results.runs[("toy", "net-cca", 0)], seed=1)
+    missing = [("toy", "net-dca", 1), *(k for k in results.missing if k[0] == "organs")]
+    table = build_table(dataclasses.replace(results, runs=runs, missing=missing), lambda message: None)
+    toy = [c for c in table.columns if c.dataset == "toy"]
+    assert all(table.cells[("net-dca", c)].mean > table.cells[("net-cca", c)].mean for c in toy if c.metric == "dice")
+    marks = ranks(table)
+    for column in toy:
+        assert ("net-dca", column) not in marks
+        assert marks.get(("net-cca", column)) == "best" and ("net", column) not in marks  # two values: no underline
+    tex, dice = to_latex(table), next(c for c in toy if c.metric == "dice")
+    text = format_cell(table.cells[("net-dca", dice)])
+    assert text.endswith("$^\\ddagger$") and f"& {text} &" in row_of(tex, "Net (DCA)")  # plain: not bold
+    assert f"\\textbf{{{format_cell(table.cells[('net-cca', dice)])}}}" in row_of(tex, "Net (CCA)")
+    assert "Missing: toy / Net (DCA): seed 1; organs / Net (CCA): seeds 0, 1 (see toy\\_table.csv)." in tex
