@@ -25,7 +25,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     commands = parser.add_subparsers(dest="report_command", required=True)
     tables = commands.add_parser(
         "tables",
-        help="one .tex + .csv (+ _tests.csv: Wilcoxon tests) per group",
+        help="one .tex + .csv (+ _tests.csv: seed-averaged Wilcoxon; the headline test is <paper>_claims) per group",
         description="Write <group>.tex (booktabs tabular for \\input), <group>.csv and <group>_tests.csv per group.",
     )
     figures = commands.add_parser(
