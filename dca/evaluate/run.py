@@ -7,8 +7,8 @@ the original resolution (logits resized back bilinearly, original masks), with t
 voxel spacing, in voxels for a source without one: :func:`~dca.evaluate.protocol.hd95_unit`). A run of
 the paper protocol also gets the official DCA Dice/IoU (:mod:`dca.evaluate.official`: per test batch of
 ``eval.batch``, at the model resolution; 3D: the 2D slices at the model size). Writes ``eval/per_case.csv``,
-``eval/metrics.json`` (the aggregate, with how the model
-was selected) and ``eval/predictions/``, the first k test ids (sorted), for the figures
+``eval/metrics.json`` (the aggregate, with how the model was selected and, under ``data``, the root of the
+dataset it was computed on) and ``eval/predictions/``, the first k test ids (sorted), for the figures
 (:class:`dca.layout.RunDir`). The run's config is the one kept in its selected checkpoint.
 """
 
@@ -59,6 +59,27 @@ def load_run_config(run_dir: Path) -> RunConfig:
     if not checkpoint.exists():
         raise FileNotFoundError(f"{checkpoint} not found: the selected checkpoint of {run_dir} is missing")
     return resolve_config(trained_config(checkpoint))
+
+
+def check_compatible(trained: Path, other: Path) -> None:
+    """Refuse to test a run on a dataset whose image channels or number of classes differ from those of the
+    dataset it was trained on (its weights would not fit); a training dataset no longer on disk is not compared."""
+    if not (trained / "dataset.json").is_file():
+        return
+    ours, theirs = dataset_info(trained), dataset_info(other)
+    differ = [
+        f"{what} {other_value} (trained on {trained_value})"
+        for what, trained_value, other_value in (
+            ("channels", ours["channels"], theirs["channels"]),
+            ("classes", len(ours["labels"]), len(theirs["labels"])),
+        )
+        if trained_value != other_value
+    ]
+    if differ:
+        raise ValueError(
+            f"{other} does not match {trained}, the dataset the run was trained on: {', '.join(differ)}; "
+            "evaluate on a processed dataset with the same channels and classes"
+        )
 
 
 def _save_prediction(folder: Path, case: str, labels: np.ndarray, fmt: str) -> None:
@@ -179,7 +200,8 @@ def evaluate_run(
     """Evaluate the selected checkpoint of the finished run ``run_dir`` on its test split; return the metrics.
 
     ``data`` (a processed dataset folder) evaluates on that dataset's test split instead (cross-dataset: train
-    on Kvasir, test on CVC-ClinicDB), into ``RUN_DIR/eval-<folder name>`` unless ``out`` is given.
+    on Kvasir, test on CVC-ClinicDB), into ``RUN_DIR/eval-<folder name>`` unless ``out`` is given; a dataset whose
+    channels or classes differ from the training dataset's is a ValueError (:func:`check_compatible`).
 
     ``resolution`` overrides the run's ``eval.resolution`` (2D only); ``out`` (default ``RUN_DIR/eval``) gets
     the files of the run folder's ``eval/``; ``hd95_empty`` (``skip`` or ``diagonal``) scores a case whose HD95
@@ -190,6 +212,7 @@ def evaluate_run(
     if data is not None:
         if not (Path(data) / "index.csv").is_file():
             raise FileNotFoundError(f"{data}: not a processed dataset (no index.csv); run `dca data prepare` first")
+        check_compatible(Path(config.data.root), Path(data))
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=str(data)))
         out = out if out is not None else RunDir(run_dir).path / f"{RunDir(run_dir).eval_dir.name}-{Path(data).name}"
     resolution = resolution or config.eval.resolution
@@ -215,6 +238,7 @@ def evaluate_run(
         "run": str(run_dir),
         "checkpoint": ckpt_name,
         "epoch": summary.get("best_epoch"),
+        "data": config.data.root,
         "split": "test",
         "resolution": "volume" if dims == 3 else resolution,
         "size": config.data.size,
