@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from dca.enhance import enhance
+from dca.enhance import METHODS, enhance
 from dca.enhance.fuzzy import fuzzy_enhance_reference
 
 # The project's shared copy of Kvasir-SEG; the real-image rows are skipped where it is absent.
 KVASIR_IMAGES = Path("/work/shared/data/Kvasir-SEG/images")
-METHODS = ("fuzzy", "he", "clahe")
 
 
 def synthetic_images(count: int, size: int, channels: int, seed: int = 0) -> list[np.ndarray]:

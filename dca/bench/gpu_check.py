@@ -4,10 +4,11 @@ With the machine's own ``python3`` (torch, torchvision, timm, scikit-image, scip
 no workflow stack, no package index) and the checkout on ``PYTHONPATH``, it runs, each as its own
 process: ``dca data prepare kvasir`` on Kvasir-SEG in its download layout; the GPU benchmark for
 U-Net and U-Net+DCA, alone on the GPU (its timings are the figures); then, sharing the GPU, the tests
-marked ``cuda`` beside ``dca train`` of U-Net and U-Net+DCA at 224x224 in fp32 and bf16
-(``config/gpu-check/unet-kvasir.yaml``) and ``dca evaluate`` of each; then a table of images/s, MFU
-and test Dice per model and precision. ``--cpu-smoke`` runs the same path on the CPU
-with a handful of Kvasir images, tiny models and one epoch, to check the path, not the figures.
+marked ``cuda`` (``CUDA_TESTS``: the CUDA trainings and the no-host-sync-per-step check) beside
+``dca train`` of U-Net and U-Net+DCA at 224x224 in fp32 and bf16 (``config/gpu-check/unet-kvasir.yaml``)
+and ``dca evaluate`` of each; then a table of images/s, MFU and test Dice per model and precision.
+``--cpu-smoke`` runs the same path on the CPU with a handful of Kvasir images, tiny models and one epoch,
+to check the path, not the figures.
 """
 
 from __future__ import annotations
@@ -45,9 +46,13 @@ SMOKE_SETTINGS = [
 ]
 
 
+# The tests marked ``cuda``: the CUDA training tests and the no-host-sync-per-step check (set_sync_debug_mode).
+CUDA_TESTS = ("tests/cuda", "tests/train/test_cuda_sync.py")
+
+
 @dataclass(frozen=True)
-class Run:
-    """One training run of the check: U-Net with or without DCA, in one precision."""
+class TrainingJob:
+    """One training of the check: U-Net with or without DCA, in one precision."""
 
     dca: bool
     precision: str
@@ -56,6 +61,11 @@ class Run:
     def name(self) -> str:
         """Folder and row name, e.g. ``unet-dca-bf16``."""
         return f"unet{'-dca' if self.dca else ''}-{self.precision}"
+
+
+def cuda_tests_command(python: str) -> list[str]:
+    """The pytest command of the check's ``cuda`` tests (every file holding one, see ``CUDA_TESTS``)."""
+    return [python, "-m", "pytest", "-q", "-m", "cuda", *CUDA_TESTS]
 
 
 def default_kvasir() -> Path:
@@ -93,16 +103,16 @@ def _kvasir_subset(kvasir: Path, folder: Path, n: int) -> Path:
     return out
 
 
-def _train_and_evaluate(run: Run, args: argparse.Namespace, data: Path, workers: int) -> dict[str, Any]:
+def _train_and_evaluate(job: TrainingJob, args: argparse.Namespace, data: Path, workers: int) -> dict[str, Any]:
     """``dca train`` then ``dca evaluate`` of one run; its row of the final table (Dice None on failure)."""
-    run_dir = args.work / "runs" / run.name
+    run_dir = args.work / "runs" / job.name
     if run_dir.exists() and not args.keep_runs:
         shutil.rmtree(run_dir)
     settings = [
         f"data.root={data}",
         f"out={run_dir}",
-        f"model.dca={str(run.dca).lower()}",
-        f"device.amp={PRECISIONS[run.precision]}",
+        f"model.dca={str(job.dca).lower()}",
+        f"device.amp={PRECISIONS[job.precision]}",
         f"data.workers={workers}",
     ]
     if args.epochs is not None:
@@ -112,12 +122,12 @@ def _train_and_evaluate(run: Run, args: argparse.Namespace, data: Path, workers:
     for setting in settings:
         command += ["--set", setting]
     logs = args.work / "logs"
-    code, train_s = _step(f"train {run.name}", command, logs / f"train-{run.name}.log")
+    code, train_s = _step(f"train {job.name}", command, logs / f"train-{job.name}.log")
     row: dict[str, Any] = {
-        "run": run.name,
+        "run": job.name,
         "model": "unet",
-        "dca": run.dca,
-        "precision": run.precision,
+        "dca": job.dca,
+        "precision": job.precision,
         "train_exit": code,
         "train_wall_s": round(train_s, 1),
         "test_dice": None,
@@ -127,9 +137,9 @@ def _train_and_evaluate(run: Run, args: argparse.Namespace, data: Path, workers:
     summary = json.loads(RunDir(run_dir).summary.read_text(encoding="utf-8"))
     row.update(epochs=summary["epochs"], train_time_s=round(summary["train_time_s"], 1), device=summary["device"])
     code, _ = _step(
-        f"evaluate {run.name}",
+        f"evaluate {job.name}",
         [sys.executable, "-m", "dca.cli", "evaluate", str(run_dir)],
-        logs / f"evaluate-{run.name}.log",
+        logs / f"evaluate-{job.name}.log",
     )
     row["evaluate_exit"] = code
     if code == 0:
@@ -231,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     # The trainings and the cuda tests share the GPU (their timings are not the figures; the benchmark's are).
     jobs = 1 if args.cpu_smoke else max(1, args.jobs)
     plan = (
-        [Run(dca, precision) for precision in PRECISIONS for dca in (False, True)] if "train" not in args.skip else []
+        [TrainingJob(dca, precision) for precision in PRECISIONS for dca in (False, True)]
+        if "train" not in args.skip
+        else []
     )
     workers = (
         0 if args.cpu_smoke else max(1, job_cpus() // max(1, len(plan[:jobs])) - 1)
@@ -239,10 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(1 + jobs) as pool:
         tests = None
         if "tests" not in args.skip:
-            tests = pool.submit(
-                _step, "cuda tests", [py, "-m", "pytest", "-q", "-m", "cuda", "tests/cuda"], logs / "tests.log"
-            )
-        runs = list(pool.map(lambda r: _train_and_evaluate(r, args, data, workers), plan))
+            tests = pool.submit(_step, "cuda tests", cuda_tests_command(py), logs / "tests.log")
+        runs = list(pool.map(lambda job: _train_and_evaluate(job, args, data, workers), plan))
         if tests is not None:
             stages["cuda tests"] = tests.result()[0]
     for r in runs:

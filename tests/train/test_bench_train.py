@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,15 @@ def test_gpu_check_table_puts_benchmark_figures_beside_test_dice() -> None:
     assert table.loc[("U-Net", "bf16"), "paper_dice_200_epochs"] == pytest.approx(0.8299)
     assert pd.isna(table.loc[("U-Net", "bf16-compile"), "test_dice"])  # benchmarked, not trained
     assert pd.isna(table.loc[("U-Net+DCA", "fp32"), "images_per_s"])  # trained, not benchmarked
+
+
+def test_gpu_check_runs_every_test_file_marked_cuda() -> None:
+    """`make gpu-check` runs the tests marked ``cuda`` wherever they live, the no-host-sync check included."""
+    command = gpu_check.cuda_tests_command("python3")
+    assert command[:6] == ["python3", "-m", "pytest", "-q", "-m", "cuda"]
+    paths = [gpu_check.REPO / p for p in command[6:]]
+    assert all(p.exists() for p in paths) and gpu_check.REPO / "tests/train/test_cuda_sync.py" in paths
+    marker = re.compile(r"^(pytestmark = .*|@)pytest\.mark\.cuda\b", re.MULTILINE)  # module-wide or per test
+    marked = [f for f in (gpu_check.REPO / "tests").rglob("test_*.py") if marker.search(f.read_text())]
+    assert len(marked) >= 2
+    assert [f for f in marked if not any(f == p or p in f.parents for p in paths)] == []

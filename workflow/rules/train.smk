@@ -51,11 +51,14 @@ rule train:
     shell:
         # exit 75: stopped by SIGTERM (time limit), last.pt saved: Snakemake resubmits (retries) and it resumes.
         # Any other failure leaves {params.failed}, so that the retries of this invocation fail at once.
+        # `|| rc=$?`: Snakemake runs this under `set -e`, which would end the subshell at the failing command.
+        # Snakemake empties {log} before each attempt; its console output shows each failed attempt's log.
         '(echo "[workflow] $(date -Is) $(hostname) attempt {resources.attempt} '
         'CUDA_VISIBLE_DEVICES=${{CUDA_VISIBLE_DEVICES:-unset}}"; '
         "if [ {resources.attempt} -gt 1 ] && [ -e {params.failed} ]; then "
         'echo "[workflow] not retried: the previous attempt failed (not a time limit)"; exit 1; fi; '
         "rm -f {params.failed}; "
-        "dca train {params.run_yaml} --set device.threads={threads} --set data.workers={params.workers}; rc=$?; "
+        "rc=0; dca train {params.run_yaml} --set device.threads={threads} --set data.workers={params.workers} "
+        "|| rc=$?; "
         'if [ $rc -eq 75 ]; then echo "[workflow] stopped and saved (exit 75): resubmitted to resume"; '
         "elif [ $rc -ne 0 ]; then touch {params.failed}; fi; exit $rc) >> {log} 2>&1"
