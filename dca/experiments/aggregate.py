@@ -2,7 +2,7 @@
 
 :func:`aggregate_group` reduces a group's evaluated runs to mean, standard deviation and count over
 seeds per (dataset, variant); ``dca experiments aggregate`` (the workflow's ``aggregate`` rule) writes
-it to ``<paths.aggregates>/<group>.json``.
+it to ``<paths.aggregates>/<group>.json`` (:func:`dca.layout.aggregate_file`).
 """
 
 from __future__ import annotations
@@ -30,17 +30,20 @@ def _summary(values: list[float]) -> dict[str, float | int | None]:
 
 def aggregate_group(grid: Grid, group: str) -> dict[str, Any]:
     """Mean and std over seeds of the test Dice, IoU and HD95 (units as evaluated: Dice/IoU in [0, 1]) of every
-    (dataset, variant) of ``group``, keyed ``<dataset>/<variant>`` with flat numbers (``dice``, ``dice_std``, ...,
-    ``n`` seeds with a test Dice, ``dice_<class>`` per class): two levels, so ``dvc metrics show`` prints one
-    readable column per number. A run not evaluated yet, or whose metrics lack the Dice, counts as missing
+    (dataset, variant) of ``group``'s runs, keyed ``<dataset>/<variant>`` by the runs' dataset id (a paper-protocol
+    run's ``<dataset>@<paper split>`` first) with flat numbers (``dice``, ``dice_std``, ..., ``n`` seeds with a
+    test Dice, ``dice_<class>`` per class): two levels, so ``dvc metrics show`` prints one readable column per
+    number. A run not evaluated yet, or whose metrics lack the Dice, counts as missing
     (``missing``, not in ``n``); IoU or HD95 present for fewer seeds than ``n`` add ``<metric>_n``; a damaged
     metrics file is an error naming it. ``hd95_undefined`` carries the test cases whose HD95 was skipped (summed
     over seeds), so a mean over fewer cases is visible."""
-    spec = grid.config["experiments"][group]
+    cells = {(run.dataset, run.variant) for run in grid.groups[group]}
     results: dict[str, Any] = {}
     missing = 0
-    for dataset in spec["datasets"]:
-        for variant in spec["variants"]:
+    for dataset in grid.table_datasets(group):
+        for variant in grid.config["experiments"][group]["variants"]:
+            if (dataset, variant) not in cells:
+                continue
             scores: list[dict[str, Any]] = []
             for seed in grid.config["seeds"]:
                 metrics = read_json(grid.run_dir(grid.run(dataset, variant, seed)).eval_metrics)

@@ -302,6 +302,16 @@ class Grid:
         used = {run.dataset for run in self.runs(groups)}
         return [d for d in self.dataset_ids() if d in used]
 
+    def table_datasets(self, group: str) -> list[str]:
+        """The dataset ids of ``group``'s runs, per configured dataset its paper id first: the names of the
+        report's per-dataset figures (as :func:`dca.report.collect.config_groups` orders them)."""
+        return [
+            self.run_datasets[key]
+            for dataset in self.config["experiments"][group]["datasets"]
+            for protocol in ("paper", "honest")
+            if (key := (group, dataset, protocol)) in self.run_datasets
+        ]
+
     def enhancements(self, run: Run) -> list[str]:
         """The enhancement methods ``run`` reads (its non-image inputs), in input order."""
         inputs = self.config["variants"][run.variant].get("inputs") or [IMAGE_INPUT]

@@ -26,8 +26,14 @@ NAMES = (
 )
 
 
+#: A per-group file of the results tree spelled by hand: a group name placed before a file suffix, as in
+#: ``f"{PATHS['curves']}/{group}.csv"`` (dca.layout.curves_file, aggregate_file, table_files, claims_files).
+GROUP_FILE = re.compile(r"""\{[\w.]*group\}(\.csv|\.json|\.tex|_tests\.csv)["']""")
+
+
 def test_run_folder_names_are_defined_once() -> None:
-    """No source file but dca/layout.py spells a run-folder file name as a string (or a path's last part)."""
+    """No source file but dca/layout.py spells a run-folder file name as a string (or a path's last part), nor
+    a per-group file of the results tree (``<paths.curves>/<group>.csv``, ``<paths.aggregates>/<group>.json``)."""
     sources = [*REPO.glob("dca/**/*.py"), *REPO.glob("workflow/**/*.smk"), REPO / "Snakefile"]
     names = "|".join(re.escape(name) for name in NAMES)
     pattern = re.compile(rf"""["'/]({names})["']""")
@@ -35,7 +41,8 @@ def test_run_folder_names_are_defined_once() -> None:
         f"{path.relative_to(REPO)}: {match.group(0)}"
         for path in sources
         if path != REPO / "dca" / "layout.py"
-        for match in pattern.finditer(path.read_text(encoding="utf-8"))
+        for regex in (pattern, GROUP_FILE)
+        for match in regex.finditer(path.read_text(encoding="utf-8"))
     }
     assert not found
 
@@ -47,6 +54,8 @@ def test_layout_paths() -> None:
     assert str(run.eval_per_case) == "results/runs/glas/unet/seed2/eval/per_case.csv"
     assert str(run.stamp("0123456789ab")) == "results/runs/glas/unet/seed2/.config/0123456789ab"
     assert [p.name for p in layout.table_files("t", "g")] == ["g.tex", "g.csv", "g_tests.csv"]
+    assert str(layout.curves_file("results/curves", "g")) == "results/curves/g.csv"
+    assert str(layout.aggregate_file("results/aggregates", "g")) == "results/aggregates/g.json"
     assert [p.name for p in layout.figure_files("f", "g", ["a"])] == [
         "g_qualitative_a.png", "g_qualitative_a.pdf", "g_curves_a.png", "g_curves_a.pdf",
         "g_params_dice.png", "g_params_dice.pdf"]  # fmt: skip

@@ -10,7 +10,7 @@ from snakemake.utils import validate
 from dca.enhance import METHODS
 from dca.experiments.config import SCHEMA_PATH, check_run_models, one_of_pattern
 from dca.experiments.grid import Grid, dump_yaml
-from dca.layout import claims_files, config_digest, figure_files, run_folder, table_files
+from dca.layout import aggregate_file, claims_files, config_digest, curves_file, figure_files, run_folder, table_files
 
 validate(config, str(SCHEMA_PATH))  # the schema shipped in the package (dca/resources)
 GRID = Grid(config)  # raises dca.experiments.ConfigError naming the key at fault
@@ -118,21 +118,16 @@ def summary_targets(groups=None):
     return GRID.summaries(groups) + stamp_targets(groups)
 
 
-def curves_file(group):
-    """The training curves of every run of `group` in one CSV (dca experiments curves), which DVC plots."""
-    return f"{PATHS['curves']}/{group}.csv"
-
-
 def report_targets(groups=None):
     """Tables, figures, aggregate test scores, training curves, summaries and stamps of `groups` (default: all)."""
     names = list(GRID.groups) if groups is None else list(groups)
     out = []
     for group in names:
-        datasets = config["experiments"][group]["datasets"]
+        datasets = GRID.table_datasets(group)
         out += [str(p) for p in table_files(PATHS["tables"], group) + figure_files(PATHS["figures"], group, datasets)]
-        out.append(aggregate_file(group))
+        out += [str(aggregate_file(PATHS["aggregates"], group)), str(curves_file(PATHS["curves"], group))]
     # summaries too: a deleted summary.json of a finished run is rebuilt (resumed from last.pt), not ignored
-    return out + [curves_file(group) for group in names] + summary_targets(names)
+    return out + summary_targets(names)
 
 
 def claims_groups(paper):
@@ -148,11 +143,6 @@ def claims_papers():
 def claims_targets():
     """The claims tables (`<paper>_claims.tex`/`.csv`) of every paper with comparisons."""
     return [str(path) for paper in claims_papers() for path in claims_files(PATHS["tables"], paper)]
-
-
-def aggregate_file(group):
-    """The aggregate test scores (mean/std/n over seeds) of `group` that DVC tracks as metrics."""
-    return f"{PATHS['aggregates']}/{group}.json"
 
 
 #: The model benchmark's tables (DVC plots the CSV with the bar template).

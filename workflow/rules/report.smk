@@ -4,6 +4,10 @@ All local rules (cheap, read many small files). `dca report` reads results/workf
 the validated config with its defaults, so that --config overrides reach the report too.
 """
 
+# The per-group files of the aggregate and curves rules, as wildcard patterns (dca.layout)
+AGGREGATE = str(aggregate_file(PATHS["aggregates"], "{group}"))
+GROUP_CURVES = str(curves_file(PATHS["curves"], "{group}"))
+
 
 rule effective_config:
     output:
@@ -25,7 +29,7 @@ rule aggregate:
         config=EFFECTIVE_CONFIG,
         metrics=lambda wildcards: GRID.evaluations([wildcards.group]),
     output:
-        aggregate_file("{group}"),
+        AGGREGATE,
     log:
         "logs/report/aggregate_{group}.log",
     localrule: True
@@ -40,7 +44,7 @@ rule curves:
         config=EFFECTIVE_CONFIG,
         summaries=lambda wildcards: GRID.summaries([wildcards.group]),
     output:
-        curves_file("{group}"),
+        GROUP_CURVES,
     log:
         "logs/report/curves_{group}.log",
     localrule: True
@@ -56,7 +60,7 @@ TABLE_TEX, TABLE_CSV, TABLE_TESTS = (str(path) for path in table_files(PATHS["ta
 rule tables:
     input:
         config=EFFECTIVE_CONFIG,
-        aggregate=aggregate_file("{group}"),
+        aggregate=AGGREGATE,
         per_case=lambda wildcards: eval_targets([wildcards.group]),
     output:
         TABLE_TEX,
@@ -71,7 +75,7 @@ rule tables:
         "dca report tables --config {input.config} --groups {wildcards.group} > {log} 2>&1"
 
 
-for _group, _spec in config["experiments"].items():
+for _group in config["experiments"]:
 
     rule:
         name:
@@ -79,7 +83,7 @@ for _group, _spec in config["experiments"].items():
         input:
             config=EFFECTIVE_CONFIG,
             per_case=eval_targets([_group]),
-            curves=curves_file(_group),
+            curves=str(curves_file(PATHS["curves"], _group)),
         output:
             [
                 (
@@ -87,7 +91,7 @@ for _group, _spec in config["experiments"].items():
                     if path.endswith(".png")
                     else path
                 )
-                for path in map(str, figure_files(PATHS["figures"], _group, _spec["datasets"]))
+                for path in map(str, figure_files(PATHS["figures"], _group, GRID.table_datasets(_group)))
             ],
         log:
             f"logs/report/figures_{_group}.log",
