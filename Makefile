@@ -38,14 +38,18 @@ lint: setup
 bench: setup
 	$(BIN)/python -m dca.bench models
 
-# The GPU check (< 8 min on one H100/H200): the machine's own python3 (torch >= 2.11, no package index),
-# the checkout on PYTHONPATH, nothing installed. KVASIR: Kvasir-SEG in its download layout.
+# The GPU check, sized to GPU_CHECK_BUDGET seconds (stages in order of value, each skipped when it cannot fit):
+# the machine's own python3 (torch >= 2.11, no package index), the checkout on PYTHONPATH, nothing installed.
+# KVASIR: Kvasir-SEG in its download layout (the check also looks in data/Kvasir-SEG and data/raw/Kvasir-SEG).
 # On a CPU machine: make gpu-check GPU_CHECK_ARGS=--cpu-smoke (checks the path on a few images).
 KVASIR ?= $(firstword $(wildcard ../shared/data/Kvasir-SEG) data/Kvasir-SEG)
+GPU_CHECK_BUDGET ?= 360
 GPU_CHECK_ARGS ?=
 
 gpu-check:
-	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(PYTHON) -m dca.bench gpu-check --kvasir "$(KVASIR)" $(GPU_CHECK_ARGS)
+	PYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" $(PYTHON) -m dca.bench gpu-check --budget-s $(GPU_CHECK_BUDGET) \
+		--kvasir "$(KVASIR)" --config config/gpu-check/unet-kvasir.yaml --tests-root "$(CURDIR)" \
+		--work results/gpu-check $(GPU_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

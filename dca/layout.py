@@ -149,19 +149,19 @@ def table_files(tables: str | os.PathLike[str], group: str) -> list[Path]:
     return [Path(tables) / f"{group}{suffix}" for suffix in TABLE_SUFFIXES]
 
 
-#: Per group: the training curves of every run in one CSV (``dca experiments curves``, DVC plots) and the
-#: aggregate test scores, mean/std/n over seeds (``dca experiments aggregate``, DVC metrics).
+#: Per group: the training curves of every run in one CSV (``dca report curves``, DVC plots) and the
+#: aggregate test scores, mean/std/n over seeds (``dca report aggregate``, DVC metrics).
 GROUP_CURVES_SUFFIX = ".csv"
 AGGREGATE_SUFFIX = ".json"
 
 
 def curves_file(curves: str | os.PathLike[str], group: str) -> Path:
-    """The file ``dca experiments curves`` writes for ``group`` under ``curves`` (``paths.curves``)."""
+    """The file ``dca report curves`` writes for ``group`` under ``curves`` (``paths.curves``)."""
     return Path(curves) / f"{group}{GROUP_CURVES_SUFFIX}"
 
 
 def aggregate_file(aggregates: str | os.PathLike[str], group: str) -> Path:
-    """The file ``dca experiments aggregate`` writes for ``group`` under ``aggregates`` (``paths.aggregates``)."""
+    """The file ``dca report aggregate`` writes for ``group`` under ``aggregates`` (``paths.aggregates``)."""
     return Path(aggregates) / f"{group}{AGGREGATE_SUFFIX}"
 
 

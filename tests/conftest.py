@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from dca.data.loader import load_case, read_index
+from dca.processed import load_case, read_index
 
 
 @pytest.fixture
@@ -40,3 +46,43 @@ def _trivial_dice(root: Path) -> float:
 def trivial_dice() -> Callable[[Path], float]:
     """The trivial-predictor baseline that trained models must clearly beat."""
     return _trivial_dice
+
+
+@pytest.fixture(params=[0o022, 0o002], ids=["umask022", "umask002"])
+def umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    """Run the test under this umask (group-readable and group-writable outputs)."""
+    old = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(old)
+
+
+@dataclass(frozen=True)
+class TinyDisk:
+    """A folder that :meth:`run` mounts as a real 1 MiB tmpfs, for the real full-disk tests."""
+
+    path: Path
+
+    def run(self, script: str, name: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run the Python ``script`` with ``path / name`` as its argument while ``path`` is the tiny tmpfs (in a user
+        namespace, where the system allows one without root; the test is skipped where it does not)."""
+        mount = f"mount -t tmpfs -o size=1m tmpfs {shlex.quote(str(self.path))}"
+        python = f"{shlex.quote(sys.executable)} -c {shlex.quote(script)} {shlex.quote(str(self.path / name))}"
+        proc = subprocess.run(
+            ["unshare", "-rm", "sh", "-c", f"{mount} && {python}"], capture_output=True, text=True, timeout=timeout
+        )
+        if "mount" in proc.stderr and proc.returncode != 0 and "Traceback" not in proc.stderr:
+            pytest.skip(f"no user-namespace mount here: {proc.stderr.strip()}")
+        assert proc.returncode == 0, proc.stderr
+        return proc
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> TinyDisk:
+    """A 1 MiB tmpfs to fill for real (skips the test without ``unshare``)."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare to mount a tiny tmpfs")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    return TinyDisk(disk)

@@ -101,21 +101,21 @@ def _train(args: argparse.Namespace) -> dict[str, list[dict]]:
     from dca.bench.train_targets import judge, summary_lines
     from dca.train.config import DeviceConfig
     from dca.train.device import select_device
-    from dca.train.loop import log_message
+    from dca.utils.log import stage_log
 
-    dev = select_device(DeviceConfig(name=args.device, determinism="seeded"), log_message)
+    dev = select_device(DeviceConfig(name=args.device, determinism="seeded"), stage_log("bench"))
     s = _train_settings(args, dev.type == "cuda")
     if dev.type != "cuda":
         print(
             f"No CUDA device: a reduced CPU benchmark ({', '.join(s['models'])}, {s['size']}px, batch "
             f"{s['batch']}); images/s on a GPU, MFU, the GEMM peak and every GPU target need CUDA."
         )
-    from dca.data.loader import default_workers
+    from dca.train.loader import default_workers
 
     workers = default_workers() if args.workers is None else args.workers
     with tempfile.TemporaryDirectory(prefix="dca-bench-train-") as tmp:
         data = None if args.no_data_loading else (args.data or _synthetic_dataset(Path(tmp), s["synthetic_n"]))
-        peak = train.matmul_peak_tflops(dev)
+        peak = train.measured_peaks(dev)
         rows = train.bench_train(
             s["models"],
             batch=s["batch"],
@@ -143,7 +143,10 @@ def _train(args: argparse.Namespace) -> dict[str, list[dict]]:
         "train": rows,
         "loader": loader_rows,
         "targets": targets,
-        "peak": [{"device": str(dev), "gemm": f"bf16 {train.PEAK_GEMM_SIZE}^3", "tflops": peak}],
+        "peak": [
+            {"device": str(dev), "math": math, "gemm": f"{math} {train.PEAK_GEMM_SIZE}^3", "tflops": tflops}
+            for math, tflops in peak.items()
+        ],
     }
 
 

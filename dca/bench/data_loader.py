@@ -10,7 +10,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from dca.data.loader import SPLITS, SegmentationDataset, dataset_info, read_index
+from dca.processed import SPLITS, dataset_info, read_index
+from dca.train.loader import SegmentationDataset
 
 
 def _timed_pass(ds: SegmentationDataset, epoch: int, batches: int, batch_size: int, workers: int) -> tuple[int, float]:

@@ -1,24 +1,36 @@
-"""``python -m dca.bench gpu-check`` (``make gpu-check``): the GPU check a user runs in minutes on one CUDA GPU.
+"""``python -m dca.bench gpu-check --budget-s S`` (``make gpu-check``): the GPU check, sized to a time budget.
 
-With the machine's own ``python3`` (torch, torchvision, timm, scikit-image, scipy, pandas, pytest;
-no workflow stack, no package index) and the checkout on ``PYTHONPATH``, it runs, each as its own
-process: ``dca data prepare kvasir`` on Kvasir-SEG in its download layout; the GPU benchmark for
-U-Net and U-Net+DCA, alone on the GPU (its timings are the figures); then, sharing the GPU, the tests
-marked ``cuda`` (``CUDA_TESTS``: the CUDA trainings and the no-host-sync-per-step check) beside
-``dca train`` of U-Net and U-Net+DCA at 224x224 in fp32 and bf16 (``config/gpu-check/unet-kvasir.yaml``)
-and ``dca evaluate`` of each; then a table of images/s, MFU and test Dice per model and precision.
-``--cpu-smoke`` runs the same path on the CPU with a handful of Kvasir images, tiny models and one epoch,
-to check the path, not the figures.
+Made for a GPU lent for a few minutes: the machine's own ``python3`` (torch, torchvision, pandas, scipy,
+scikit-image, pytest; no workflow stack, no package index) with the checkout on ``PYTHONPATH``. Its stages run in
+order of value, each as its own process, each skipped with a printed reason when its estimated cost (scaled by
+how the stages before it compared with their estimates) does not fit in what is left of the budget, and killed
+at the budget's end:
+
+1. the tests marked ``cuda``, core selection (training steps of U-Net and U-Net+DCA in fp32/bf16/fp16, the
+   no-host-sync checks fresh and resumed, SIGTERM + exact resume, evaluation);
+2. ``dca data prepare kvasir`` (when Kvasir-SEG is found);
+3. the benchmark of U-Net and U-Net+DCA at 224 in bf16 (images/s, MFU against the measured and the datasheet
+   peak, DCA overhead against its FLOP ratio, ours against the official-style block, real data against none);
+4. one short real-data training pair (U-Net, U-Net+DCA, bf16) and its test Dice, gated only on a finite loss and
+   a Dice above the all-foreground baseline;
+5. the rest of the ``cuda`` tests (every other model); 6. compile: the bf16-compile benchmark and compile tests.
+
+After every stage ``<work>/gpu_check.json`` is rewritten (atomically), so a killed check still leaves what
+finished. Every path is an argument (``make gpu-check`` passes the checkout's), so it runs from an installed
+package too; ``--cpu-smoke`` runs the same path on the CPU with a few images and tiny models (no figures).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,15 +39,15 @@ from typing import Any
 
 import pandas as pd
 
-from dca.data.loader import job_cpus
 from dca.layout import RunDir
+from dca.processed import ProcessedDir, read_index
+from dca.train.loader import job_cpus
 from dca.utils.io import write_json, write_text
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIG = REPO / "config" / "gpu-check" / "unet-kvasir.yaml"
-DICE_TARGET = 0.75
+DEFAULT_BUDGET_S = 360.0
+CONFIG = Path("config/gpu-check/unet-kvasir.yaml")  # relative to the working directory (the checkout)
+KVASIR_PLACES = (Path("data/Kvasir-SEG"), Path("data/raw/Kvasir-SEG"))  # looked in after every --kvasir
 PAPER_DICE = {False: 82.99, True: 84.03}  # DCA paper, Kvasir-SEG, U-Net and U-Net+DCA after 200 epochs
-PRECISIONS = {"fp32": "none", "bf16": "bf16"}  # gpu-check precision -> device.amp
 SMOKE_SETTINGS = [
     "data.size=32",
     "epochs=1",
@@ -44,48 +56,122 @@ SMOKE_SETTINGS = [
     "device.name=cpu",
     "eval.batch=8",
 ]
+KVASIR_RECIPE = (
+    "on the device machine copy Kvasir-SEG (images/, masks/) into an ignored folder of the checkout, e.g. "
+    "`cp -r /work/shared/data/Kvasir-SEG data/Kvasir-SEG` here, name that folder in the run's carry "
+    "(data/Kvasir-SEG), then `make gpu-check KVASIR=data/Kvasir-SEG` or pass --kvasir DIR (README, GPU section)"
+)
 
-
-# The tests marked ``cuda``: the CUDA training tests and the no-host-sync-per-step check (set_sync_debug_mode).
+# The tests marked ``cuda`` (paths relative to the checkout), split by value: the core runs first, the compile
+# tests join the compile stage, every other one (new ones included) is the rest.
 CUDA_TESTS = ("tests/cuda", "tests/train/test_cuda_sync.py")
+_TRAINING = "tests/cuda/test_cuda_training.py"
+CORE_TESTS = (
+    "tests/train/test_cuda_sync.py",
+    *(
+        f"{_TRAINING}::test_training_steps_on_cuda[{m}-{amp}]"
+        for m in ("unet", "unet-dca")
+        for amp in ("none", "bf16", "fp16")
+    ),
+    f"{_TRAINING}::test_sigterm_to_the_process_group_saves_and_resume_finishes_on_cuda",
+    f"{_TRAINING}::test_evaluation_on_cuda_2d",
+)
+COMPILE_TESTS = tuple(f"{_TRAINING}::test_compiled_training_on_cuda[{m}]" for m in ("unet", "unet-dca"))
+
+# Estimated seconds on one H100/H200 (not measured: no line of this check has run on a GPU yet); the check
+# scales them by how the stages that ran compared with theirs.
+ESTIMATE_S = {
+    "cuda tests (core)": 100.0,
+    "prepare Kvasir-SEG": 40.0,
+    "benchmark bf16": 70.0,
+    "cuda tests (rest)": 170.0,
+    "compile": 240.0,
+}
+TRAIN_FIXED_S, TRAIN_EPOCH_S, MIN_EPOCHS = 45.0, 3.0, 3  # the training pair: start-up + evaluation, per epoch
 
 
-@dataclass(frozen=True)
-class TrainingJob:
-    """One training of the check: U-Net with or without DCA, in one precision."""
-
-    dca: bool
-    precision: str
-
-    @property
-    def name(self) -> str:
-        """Folder and row name, e.g. ``unet-dca-bf16``."""
-        return f"unet{'-dca' if self.dca else ''}-{self.precision}"
+def cuda_tests_command(
+    python: str, selection: tuple[str, ...] = CUDA_TESTS, deselect: tuple[str, ...] = ()
+) -> list[str]:
+    """The pytest command of some of the check's ``cuda`` tests (node ids or paths; ``deselect`` left out)."""
+    return [python, "-m", "pytest", "-q", "-m", "cuda", *selection, *(f"--deselect={d}" for d in deselect)]
 
 
-def cuda_tests_command(python: str) -> list[str]:
-    """The pytest command of the check's ``cuda`` tests (every file holding one, see ``CUDA_TESTS``)."""
-    return [python, "-m", "pytest", "-q", "-m", "cuda", *CUDA_TESTS]
+def find_kvasir(candidates: list[Path]) -> Path | None:
+    """The first of ``candidates`` that is Kvasir-SEG in its download layout (``images/`` and ``masks/``)."""
+    return next((c for c in candidates if (c / "images").is_dir() and (c / "masks").is_dir()), None)
 
 
-def default_kvasir() -> Path:
-    """Kvasir-SEG in its download layout: ``../shared/data/Kvasir-SEG`` beside the checkout, else ``data/``."""
-    shared = REPO.parent / "shared" / "data" / "Kvasir-SEG"
-    return shared if shared.is_dir() else REPO / "data" / "Kvasir-SEG"
+def missing_kvasir_message(candidates: list[Path]) -> str:
+    """What to do when Kvasir-SEG is nowhere: every place looked in, and the device recipe."""
+    return f"Kvasir-SEG not found; looked in {', '.join(str(c) for c in candidates)}; {KVASIR_RECIPE}"
 
 
-def _step(title: str, command: list[str], log: Path) -> tuple[int, float]:
-    """Run ``command`` from the checkout, its output to the terminal and to ``log``; return (exit code, seconds)."""
+@dataclass
+class Budget:
+    """The check's time budget: what is left, and how the stages so far compared with their estimates."""
+
+    total_s: float
+    started: float
+    spent_estimate_s: float = 0.0
+    spent_actual_s: float = 0.0
+
+    def left(self) -> float:
+        return self.total_s - (time.perf_counter() - self.started)
+
+    def scale(self) -> float:
+        """Measured / estimated seconds of the stages that ran (clamped to 0.5-3; 1 before any ran)."""
+        if self.spent_estimate_s <= 0:
+            return 1.0
+        return min(3.0, max(0.5, self.spent_actual_s / self.spent_estimate_s))
+
+    def expected(self, estimate_s: float) -> float:
+        return estimate_s * self.scale()
+
+    def refusal(self, estimate_s: float) -> str | None:
+        """Why a stage of this estimate cannot run now, or None when it fits."""
+        need, left = self.expected(estimate_s), self.left()
+        if need <= left:
+            return None
+        return f"needs about {need:.0f} s (estimate {estimate_s:.0f} s x {self.scale():.2f}), {max(left, 0):.0f} s left"
+
+    def record(self, estimate_s: float, actual_s: float) -> None:
+        self.spent_estimate_s += estimate_s
+        self.spent_actual_s += actual_s
+
+
+def _step(title: str, command: list[str], log: Path, timeout_s: float, cwd: Path | None = None) -> tuple[int, float]:
+    """Run ``command`` (its own process group), output to the terminal and to ``log``, killed after ``timeout_s``;
+    return (exit code, 124 on timeout; seconds)."""
     print(f"== {title}: {' '.join(command)}", flush=True)
     start = time.perf_counter()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with open(log, "w", encoding="utf-8") as out:
-        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        deadline = start + max(timeout_s, 1.0)
+        killed = False
         for line in proc.stdout:
             out.write(line)
             if not line.startswith("epoch ") and "it/s" not in line:  # progress bars stay in the log
                 print(f"  [{title}] {line}", end="", flush=True)
-        code = proc.wait()
+            if time.perf_counter() > deadline and not killed:
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed = True
+        try:
+            code = proc.wait(timeout=max(deadline - time.perf_counter(), 0.1))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            killed = True
+        code = 124 if killed else code
     seconds = time.perf_counter() - start
     print(f"== {title}: exit {code} in {seconds:.0f} s (log {log})", flush=True)
     return code, seconds
@@ -103,61 +189,98 @@ def _kvasir_subset(kvasir: Path, folder: Path, n: int) -> Path:
     return out
 
 
-def _train_and_evaluate(job: TrainingJob, args: argparse.Namespace, data: Path, workers: int) -> dict[str, Any]:
-    """``dca train`` then ``dca evaluate`` of one run; its row of the final table (Dice None on failure)."""
-    run_dir = args.work / "runs" / job.name
-    if run_dir.exists() and not args.keep_runs:
-        shutil.rmtree(run_dir)
+def all_foreground_dice(data: Path) -> float:
+    """Mean per-image test Dice of predicting every pixel as foreground: 2|G| / (|G| + N), the gate's floor."""
+    import numpy as np
+    from PIL import Image
+
+    scores = []
+    for row in read_index(data):
+        if row["split"] == "test":
+            mask = np.asarray(Image.open(data / row["mask"])) > 0
+            scores.append(2.0 * mask.sum() / (mask.sum() + mask.size))
+    return float(np.mean(scores))
+
+
+def _runs_root(work: Path) -> Path:
+    """Where the trainings keep their run folders: tmpfs when it has room (the per-epoch ``last.pt`` of ~100 MB
+    then costs no disk write and fsync), else ``<work>/runs``; summaries, curves, logs and metrics are copied to
+    ``<work>/runs`` either way."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 4 * 2**30:
+        return Path(tempfile.mkdtemp(prefix="dca-gpu-check-", dir=shm))
+    return work / "runs"
+
+
+def _train_and_evaluate(
+    dca: bool, args: argparse.Namespace, data: Path, root: Path, epochs: int | None, workers: int, timeout_s: float
+) -> dict[str, Any]:
+    """``dca train`` then ``dca evaluate`` of one bf16 run; its row (Dice None on failure)."""
+    name = f"unet{'-dca' if dca else ''}-bf16"
+    run_dir, kept = root / name, args.work / "runs" / name
+    shutil.rmtree(run_dir, ignore_errors=True)
     settings = [
         f"data.root={data}",
         f"out={run_dir}",
-        f"model.dca={str(job.dca).lower()}",
-        f"device.amp={PRECISIONS[job.precision]}",
+        f"model.dca={str(dca).lower()}",
+        "device.amp=bf16",
         f"data.workers={workers}",
     ]
-    if args.epochs is not None:
-        settings.append(f"epochs={args.epochs}")
+    settings += [f"epochs={epochs}"] if epochs is not None else []
     settings += SMOKE_SETTINGS if args.cpu_smoke else []
     command = [sys.executable, "-m", "dca.cli", "train", str(args.config)]
     for setting in settings:
         command += ["--set", setting]
     logs = args.work / "logs"
-    code, train_s = _step(f"train {job.name}", command, logs / f"train-{job.name}.log")
+    started = time.perf_counter()
+    code, train_s = _step(f"train {name}", command, logs / f"train-{name}.log", timeout_s)
     row: dict[str, Any] = {
-        "run": job.name,
+        "run": name,
         "model": "unet",
-        "dca": job.dca,
-        "precision": job.precision,
+        "dca": dca,
+        "precision": "bf16",
         "train_exit": code,
         "train_wall_s": round(train_s, 1),
         "test_dice": None,
     }
-    if code != 0:
-        return row
-    summary = json.loads(RunDir(run_dir).summary.read_text(encoding="utf-8"))
-    row.update(epochs=summary["epochs"], train_time_s=round(summary["train_time_s"], 1), device=summary["device"])
-    code, _ = _step(
-        f"evaluate {job.name}",
-        [sys.executable, "-m", "dca.cli", "evaluate", str(run_dir)],
-        logs / f"evaluate-{job.name}.log",
-    )
-    row["evaluate_exit"] = code
     if code == 0:
-        metrics = json.loads(RunDir(run_dir).eval_metrics.read_text(encoding="utf-8"))
-        row["test_dice"] = metrics["dice"]
+        summary = json.loads(RunDir(run_dir).summary.read_text(encoding="utf-8"))
+        row.update(
+            epochs=summary["epochs"],
+            train_time_s=round(summary["train_time_s"], 1),
+            device=summary["device"],
+            final_train_loss=summary["final"]["train_loss"],
+        )
+        left = timeout_s - (time.perf_counter() - started)
+        command = [sys.executable, "-m", "dca.cli", "evaluate", str(run_dir)]
+        row["evaluate_exit"], _ = _step(f"evaluate {name}", command, logs / f"evaluate-{name}.log", left)
+        if row["evaluate_exit"] == 0:
+            row["test_dice"] = json.loads(RunDir(run_dir).eval_metrics.read_text(encoding="utf-8"))["dice"]
+    if run_dir != kept:  # tmpfs: keep the small files, drop the checkpoints
+        src, dst = RunDir(run_dir), RunDir(kept)
+        for attr in ("summary", "curves", "log", "eval_metrics"):
+            if getattr(src, attr).is_file():
+                getattr(dst, attr).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(getattr(src, attr), getattr(dst, attr))
+        shutil.rmtree(run_dir, ignore_errors=True)
     return row
 
 
-def _bench_figures(bench_json: Path) -> dict[tuple[bool, str], dict[str, Any]]:
-    """(dca, precision) -> the benchmark's figures for U-Net from ``train.json`` (our DCA, not the official-style)."""
-    if not bench_json.is_file():
-        return {}
-    rows = json.loads(bench_json.read_text(encoding="utf-8"))["train"]
-    return {(r["dca"], r["precision"]): r for r in rows if r["model"] == "unet" and not r["official_style"]}
+def _bench_figures(*bench_jsons: Path) -> dict[tuple[bool, str], dict[str, Any]]:
+    """(dca, precision) -> the benchmark's U-Net figures from its ``train.json`` files (ours, not official-style)."""
+    figures = {}
+    for path in bench_jsons:
+        if path.is_file():
+            rows = json.loads(path.read_text(encoding="utf-8"))["train"]
+            figures |= {(r["dca"], r["precision"]): r for r in rows if r["model"] == "unet" and not r["official_style"]}
+    return figures
 
 
-def final_table(runs: list[dict[str, Any]], bench: dict[tuple[bool, str], dict[str, Any]]) -> pd.DataFrame:
-    """One row per model x precision: benchmark images/s and MFU beside the run's test Dice and the paper's."""
+def final_table(
+    runs: list[dict[str, Any]], bench: dict[tuple[bool, str], dict[str, Any]], baseline: float | None = None
+) -> pd.DataFrame:
+    """One row per model x precision: benchmark images/s and MFU beside the run's test Dice, the all-foreground
+    baseline and the paper's Dice; ``trained`` marks the rows a training ran for."""
     rows = []
     for key in dict.fromkeys([*bench, *((r["dca"], r["precision"]) for r in runs)]):
         dca, precision = key
@@ -167,28 +290,61 @@ def final_table(runs: list[dict[str, Any]], bench: dict[tuple[bool, str], dict[s
             {
                 "model": "U-Net+DCA" if dca else "U-Net",
                 "precision": precision,
+                "trained": bool(r),
                 "images_per_s": b.get("images_per_s"),
                 "images_per_s_real_data": b.get("images_per_s_real_data"),
                 "mfu": b.get("mfu"),
+                "mfu_datasheet": b.get("mfu_datasheet"),
                 "epochs": r.get("epochs"),
                 "train_time_s": r.get("train_time_s"),
+                "final_train_loss": r.get("final_train_loss"),
                 "test_dice": r.get("test_dice"),
+                "all_foreground_dice": baseline if r else None,
                 "paper_dice_200_epochs": PAPER_DICE[dca] / 100 if r else None,
             }
         )
     return pd.DataFrame(rows)
 
 
+def training_verdict(table: pd.DataFrame) -> list[tuple[str, bool]]:
+    """The gate of each trained row (rows without a training, e.g. benchmark-only ones, are not judged): a finite
+    final loss and a test Dice above the all-foreground baseline."""
+    out = []
+    for row in table.to_dict("records"):
+        if not row["trained"]:
+            continue
+        loss, dice, floor = row["final_train_loss"], row["test_dice"], row["all_foreground_dice"]
+        ok = (
+            loss is not None
+            and math.isfinite(loss)
+            and dice is not None
+            and not pd.isna(dice)
+            and floor is not None
+            and dice > floor
+        )
+        floor_text = "n/a" if floor is None else f"{floor:.4f}"
+        out.append((f"{row['model']} {row['precision']}: finite loss, test Dice > all-foreground {floor_text}", ok))
+    return out
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The check's options (defaults: the full GPU check)."""
+    """The check's options (defaults: the checkout's paths, relative to the working directory)."""
     parser = argparse.ArgumentParser(prog="python -m dca.bench gpu-check", description=__doc__.splitlines()[0])
-    parser.add_argument("--kvasir", type=Path, default=default_kvasir(), help="Kvasir-SEG in its download layout")
-    parser.add_argument("--work", type=Path, default=REPO / "results" / "gpu-check", help="output folder")
+    parser.add_argument("--budget-s", type=float, default=DEFAULT_BUDGET_S, help="time budget in seconds (360)")
+    parser.add_argument(
+        "--kvasir",
+        type=Path,
+        action="append",
+        default=[],
+        help=f"Kvasir-SEG in its download layout (repeatable; then {', '.join(map(str, KVASIR_PLACES))})",
+    )
+    parser.add_argument("--work", type=Path, default=Path("results/gpu-check"), help="output folder")
     parser.add_argument("--config", type=Path, default=CONFIG, help="run config of the trainings")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the config's)")
-    parser.add_argument("--jobs", type=int, default=4, help="trainings run at once on the GPU (default 4)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["tests", "bench", "train"], help="stages to skip")
-    parser.add_argument("--keep-runs", action="store_true", help="resume/skip existing runs instead of restarting")
+    parser.add_argument("--tests-root", type=Path, default=Path("."), help="the checkout holding tests/ (cuda tests)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the config's, trimmed)")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["tests", "bench", "train", "compile"], help="stages to skip"
+    )
     parser.add_argument(
         "--cpu-smoke",
         action="store_true",
@@ -209,86 +365,210 @@ def _environment(cpu_smoke: bool) -> str:
     return f"torch {torch.__version__}, no CUDA: CPU smoke run (checks the path; the figures need a GPU)"
 
 
+class Check:
+    """The stages, the budget and the results file, rewritten after every stage."""
+
+    def __init__(self, args: argparse.Namespace, environment: str) -> None:
+        self.args, self.budget = args, Budget(args.budget_s, time.perf_counter())
+        self.logs = args.work / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.stages: list[dict[str, Any]] = []
+        self.runs: list[dict[str, Any]] = []
+        self.baseline: float | None = None
+        self.environment = environment
+
+    def table(self) -> pd.DataFrame:
+        work = self.args.work
+        return final_table(
+            self.runs,
+            _bench_figures(work / "bench" / "train.json", work / "bench-compile" / "train.json"),
+            self.baseline,
+        )
+
+    def write(self) -> None:
+        """The results so far, atomically: stages, runs, the table and the verdict over what ran."""
+        table = self.table()
+        write_text(self.args.work / "gpu_check.csv", table.to_csv(index=False))
+        write_json(
+            self.args.work / "gpu_check.json",
+            {
+                "environment": self.environment,
+                "budget_s": self.args.budget_s,
+                "cpu_smoke": self.args.cpu_smoke,
+                "stages": self.stages,
+                "runs": self.runs,
+                "table": json.loads(table.to_json(orient="records")),
+                "training_gates": [{"gate": g, "ok": ok} for g, ok in training_verdict(table)],
+                "passed": self.passed(table),
+            },
+        )
+
+    def passed(self, table: pd.DataFrame) -> bool:
+        """No stage that ran failed and every trained row passed its gate (skipped stages are not failures; the
+        CPU smoke run's one-epoch tiny models are not gated)."""
+        ran_ok = all(s["status"] in ("ok", "skipped") for s in self.stages)
+        return ran_ok and (self.args.cpu_smoke or all(ok for _, ok in training_verdict(table)))
+
+    def skip(self, name: str, reason: str) -> None:
+        print(f"== {name}: skipped ({reason})", flush=True)
+        self.stages.append({"stage": name, "status": "skipped", "reason": reason})
+        self.write()
+
+    def run(self, name: str, estimate_s: float, *commands: tuple[list[str], Path | None]) -> bool:
+        """Run one stage's (command, working directory) pairs in turn if its estimate fits, each until the budget's
+        end; record the stage and rewrite the results; True when every command passed."""
+        refusal = self.budget.refusal(estimate_s)
+        if refusal:
+            self.skip(name, refusal)
+            return False
+        log = self.logs / f"{name.replace(' ', '-').replace('(', '').replace(')', '')}"
+        code, seconds = 0, 0.0
+        for i, (command, cwd) in enumerate(commands):
+            code, took = _step(
+                name, command, Path(f"{log}{'-' + str(i + 1) if i else ''}.log"), self.budget.left(), cwd
+            )
+            seconds += took
+            if code:
+                break
+        self.finish(name, estimate_s, code, seconds)
+        return code == 0
+
+    def finish(self, name: str, estimate_s: float, code: int, seconds: float, **extra: Any) -> None:
+        self.budget.record(estimate_s, seconds)
+        status = "ok" if code == 0 else "timed out" if code == 124 else "failed"
+        self.stages.append(
+            {
+                "stage": name,
+                "status": status,
+                "exit": code,
+                "seconds": round(seconds, 1),
+                "estimate_s": estimate_s,
+                **extra,
+            }
+        )
+        self.write()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the check's stages; exit 0 when every stage passed (and, on a GPU, every test Dice >= 0.75)."""
+    """Run the check's stages within the budget; exit 0 when every stage that ran passed."""
     args = parse_args(argv)
-    started = time.perf_counter()
-    print(f"gpu-check: {_environment(args.cpu_smoke)}", flush=True)
-    if not (args.kvasir / "images").is_dir():
-        raise SystemExit(
-            f"gpu-check: {args.kvasir} is not Kvasir-SEG in its download layout (images/, masks/); "
-            "pass KVASIR=DIR (make) or --kvasir DIR"
-        )
-    (args.work / "logs").mkdir(parents=True, exist_ok=True)
-    logs, stages = args.work / "logs", {}
-    py = sys.executable
-    raw = _kvasir_subset(args.kvasir, args.work / "raw", args.smoke_cases) if args.cpu_smoke else args.kvasir
-    data = args.work / ("kvasir-smoke" if args.cpu_smoke else "kvasir")
-    if not (data / "dataset.json").is_file() or args.cpu_smoke:
-        prepare = [py, "-m", "dca.cli", "data", "prepare", "kvasir", "--raw", str(raw), "--out", str(data)]
-        stages["prepare"] = _step("prepare Kvasir-SEG", [*prepare, "--overwrite"], logs / "prepare.log")[0]
-        if stages["prepare"]:
-            return _finish(args, stages, [], {}, started)
-    if "bench" not in args.skip:  # alone on the machine: its timings are the figures
-        bench = [py, "-m", "dca.bench", "train", "--models", "unet", "--data", str(data)]
-        bench += ["--out", str(args.work / "bench")]
-        bench += (
-            ["--device", "cpu", "--threads", "1", "--loader-workers", "0"]
-            if args.cpu_smoke
-            else ["--device", "cuda", "--precisions", "fp32", "bf16", "bf16-compile"]
-        )
-        stages["benchmark"] = _step("benchmark", bench, logs / "bench.log")[0]
-    # The trainings and the cuda tests share the GPU (their timings are not the figures; the benchmark's are).
-    jobs = 1 if args.cpu_smoke else max(1, args.jobs)
-    plan = (
-        [TrainingJob(dca, precision) for precision in PRECISIONS for dca in (False, True)]
-        if "train" not in args.skip
-        else []
-    )
-    workers = (
-        0 if args.cpu_smoke else max(1, job_cpus() // max(1, len(plan[:jobs])) - 1)
-    )  # one CPU per training process
-    with ThreadPoolExecutor(1 + jobs) as pool:
-        tests = None
-        if "tests" not in args.skip:
-            tests = pool.submit(_step, "cuda tests", cuda_tests_command(py), logs / "tests.log")
-        runs = list(pool.map(lambda job: _train_and_evaluate(job, args, data, workers), plan))
-        if tests is not None:
-            stages["cuda tests"] = tests.result()[0]
-    for r in runs:
-        stages[f"train+evaluate {r['run']}"] = r["train_exit"] or r.get("evaluate_exit", 1)
-    return _finish(args, stages, runs, _bench_figures(args.work / "bench" / "train.json"), started)
+    check = Check(args, _environment(args.cpu_smoke))
+    print(f"gpu-check: {check.environment}; budget {args.budget_s:.0f} s", flush=True)
+    py, work = sys.executable, args.work
+    places = [*args.kvasir, *KVASIR_PLACES]
+    kvasir = find_kvasir(places)
+    if kvasir is None and args.cpu_smoke:
+        raise SystemExit(f"gpu-check: {missing_kvasir_message(places)}")
+    tests = args.tests_root / CUDA_TESTS[0]
+    tests_missing = f"no {tests} (an installed package has no tests: pass --tests-root CHECKOUT)"
+
+    # 1. cuda tests, core selection
+    if "tests" in args.skip:
+        check.skip("cuda tests (core)", "--skip tests")
+    elif not tests.is_dir():
+        check.skip("cuda tests (core)", tests_missing)
+    else:
+        core = cuda_tests_command(py, CORE_TESTS)
+        check.run("cuda tests (core)", ESTIMATE_S["cuda tests (core)"], (core, args.tests_root))
+
+    # 2. prepare Kvasir-SEG
+    data: Path | None = None
+    if kvasir is None:
+        print(f"gpu-check: {missing_kvasir_message(places)}", flush=True)
+        check.skip("prepare Kvasir-SEG", "Kvasir-SEG not found: " + ", ".join(map(str, places)))
+    else:
+        raw = _kvasir_subset(kvasir, work / "raw", args.smoke_cases) if args.cpu_smoke else kvasir
+        prepared = work / ("kvasir-smoke" if args.cpu_smoke else "kvasir")
+        if ProcessedDir(prepared).complete.is_file() and not args.cpu_smoke:
+            data = prepared
+        else:
+            command = [py, "-m", "dca.cli", "data", "prepare", "kvasir", "--raw", str(raw), "--out", str(prepared)]
+            ok = check.run("prepare Kvasir-SEG", ESTIMATE_S["prepare Kvasir-SEG"], ([*command, "--overwrite"], None))
+            data = prepared if ok else None
+
+    # 3. benchmark bf16 (alone on the GPU: its timings are the figures)
+    bench = [py, "-m", "dca.bench", "train", "--models", "unet", *(["--data", str(data)] if data else [])]
+    device = ["--device", "cpu", "--threads", "1", "--loader-workers", "0"] if args.cpu_smoke else ["--device", "cuda"]
+    if "bench" in args.skip:
+        check.skip("benchmark bf16", "--skip bench")
+    else:
+        precisions = ["fp32"] if args.cpu_smoke else ["bf16"]
+        command = [*bench, "--out", str(work / "bench"), *device, "--precisions", *precisions]
+        check.run("benchmark bf16", ESTIMATE_S["benchmark bf16"], (command, None))
+
+    # 4. the training pair on real data
+    _training_pair(check, data)
+
+    # 5. the rest of the cuda tests; 6. compile
+    if "tests" in args.skip or not tests.is_dir():
+        check.skip("cuda tests (rest)", "--skip tests" if "tests" in args.skip else tests_missing)
+    else:
+        rest = cuda_tests_command(py, CUDA_TESTS, (*CORE_TESTS, *COMPILE_TESTS))
+        check.run("cuda tests (rest)", ESTIMATE_S["cuda tests (rest)"], (rest, args.tests_root))
+    if "compile" in args.skip:
+        check.skip("compile", "--skip compile")
+    else:
+        bench_compile = [*bench, "--out", str(work / "bench-compile"), *device, "--precisions", "bf16-compile"]
+        commands: list[tuple[list[str], Path | None]] = [([*bench_compile, "--official-style"], None)]
+        if tests.is_dir() and "tests" not in args.skip:
+            commands.append((cuda_tests_command(py, COMPILE_TESTS), args.tests_root))
+        check.run("compile", ESTIMATE_S["compile"], *commands)
+    return _report(check)
 
 
-def _finish(
-    args: argparse.Namespace,
-    stages: dict[str, int],
-    runs: list[dict[str, Any]],
-    bench: dict[tuple[bool, str], dict[str, Any]],
-    started: float,
-) -> int:
-    """Print and write the final table and each stage's verdict; return the exit code."""
-    table = final_table(runs, bench)
-    dice_ok = all(d is not None and d >= DICE_TARGET for d in table["test_dice"]) if runs else True
-    print(
-        "\n== gpu-check figures"
-        + (
-            " (CPU smoke run: path checked, figures not meaningful)"
-            if args.cpu_smoke
-            else f" (target: test Dice >= {DICE_TARGET})"
+def _training_pair(check: Check, data: Path | None) -> None:
+    """Train U-Net and U-Net+DCA side by side (bf16), evaluate each; epochs trimmed to fit the budget."""
+    args, name = check.args, "train pair"
+    if "train" in args.skip:
+        return check.skip(name, "--skip train")
+    if data is None:
+        return check.skip(name, "no prepared Kvasir-SEG (see above)")
+    if not args.config.is_file():
+        return check.skip(name, f"no run config {args.config} (pass --config FILE)")
+    import yaml
+
+    epochs = args.epochs or int(yaml.safe_load(args.config.read_text(encoding="utf-8")).get("epochs", MIN_EPOCHS))
+    if not args.cpu_smoke:
+        fit = int((check.budget.left() / check.budget.scale() - TRAIN_FIXED_S) // TRAIN_EPOCH_S)
+        if fit < MIN_EPOCHS:
+            return check.skip(name, check.budget.refusal(TRAIN_FIXED_S + MIN_EPOCHS * TRAIN_EPOCH_S) or "no time left")
+        if fit < epochs:
+            print(f"== {name}: {epochs} epochs do not fit in {check.budget.left():.0f} s: trimmed to {fit}", flush=True)
+            epochs = fit
+    estimate = TRAIN_FIXED_S + epochs * TRAIN_EPOCH_S
+    check.baseline = all_foreground_dice(data)
+    workers = 0 if args.cpu_smoke else max(1, job_cpus() // 2 - 1)  # two trainings share the machine's CPUs
+    root = _runs_root(args.work)
+    started, timeout = time.perf_counter(), check.budget.left()
+    jobs = 1 if args.cpu_smoke else 2
+    with ThreadPoolExecutor(jobs) as pool:
+        check.runs = list(
+            pool.map(lambda d: _train_and_evaluate(d, args, data, root, epochs, workers, timeout), (False, True))
         )
-    )
+    if root != args.work / "runs":
+        shutil.rmtree(root, ignore_errors=True)
+    codes = [r["train_exit"] or r.get("evaluate_exit", 1) for r in check.runs]
+    code = 124 if 124 in codes else max(codes)
+    check.finish(name, estimate, code, time.perf_counter() - started, epochs=epochs)
+    return None
+
+
+def _report(check: Check) -> int:
+    """Print the figures, each stage's verdict and the training gates; return the exit code."""
+    table = check.table()
+    smoke = check.args.cpu_smoke
+    print("\n== gpu-check figures" + (" (CPU smoke run: path checked, figures not meaningful)" if smoke else ""))
     if not table.empty:
         print(table.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
-    for stage, code in stages.items():
-        print(f"  {'ok  ' if code == 0 else 'FAIL'} {stage}" + ("" if code == 0 else f" (exit {code})"))
-    if runs and not args.cpu_smoke:
-        print(f"  {'ok  ' if dice_ok else 'FAIL'} every test Dice >= {DICE_TARGET}")
-    print(f"gpu-check: {time.perf_counter() - started:.0f} s in all; results in {args.work}")
-    write_text(args.work / "gpu_check.csv", table.to_csv(index=False))
-    write_json(
-        args.work / "gpu_check.json",
-        {"stages": stages, "runs": runs, "table": table.to_dict("records"), "cpu_smoke": args.cpu_smoke},
+    for s in check.stages:
+        detail = s.get("reason") or f"{s['seconds']:.0f} s, estimate {s['estimate_s']:.0f} s"
+        label = {"ok": "ok  ", "skipped": "skip"}.get(s["status"], "FAIL")
+        print(f"  {label} {s['stage']} ({s['status']}: {detail})")
+    for gate, ok in training_verdict(table):
+        print(f"  {'ok  ' if ok else 'FAIL'} {gate}" + (" (CPU smoke: not gated)" if smoke else ""))
+    passed = check.passed(table)
+    print(
+        f"gpu-check: {'passed' if passed else 'FAILED'} in {check.budget.total_s - check.budget.left():.0f} s of "
+        f"{check.budget.total_s:.0f}; results in {check.args.work}/gpu_check.json"
     )
-    failed = any(stages.values()) or (not args.cpu_smoke and not dice_ok)
-    return 1 if failed else 0
+    return 0 if passed else 1

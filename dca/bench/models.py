@@ -28,7 +28,7 @@ from dca.nn.dca_reference import reference_forward
 from dca.train.losses import soft_dice_loss
 
 PAPER_MODELS = ("unet", "vnet", "r2unet", "resunetpp", "doubleunet", "multiresunet")
-# What the issue measured on the official implementation (2 CPU threads, batch 4, 224x224).
+# What the official implementation measured here (2 CPU threads, batch 4, 224x224).
 OFFICIAL = {
     "unet": {"train_ratio": 1.80, "infer_ratio": 1.68, "gflops_plain": 25.06, "gflops_dca": 29.16},
     "resunetpp": {"train_ratio": 2.09},

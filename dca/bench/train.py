@@ -6,14 +6,15 @@ device, as nnU-Net's benchmark trainers do, twice: with data loading bypassed (a
 dummy tensors already on the device) and with the project's loader over a prepared dataset
 (``SegmentationDataset`` + ``EpochLoader``, augmentation on, the run's persistent workers). FLOPs per step
 (forward + backward) come from ``torch.utils.flop_counter``; model FLOP utilisation divides the
-achieved FLOP/s by the bf16 matrix-product peak measured in the same run (one large GEMM).
+achieved FLOP/s by the matrix-product peak of the row's math measured in the same run (one large GEMM in
+bf16, or in TF32 for fp32 rows on CUDA) and by the GPU's datasheet dense peak (:mod:`dca.bench.peaks`).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,16 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from dca.data.loader import SegmentationDataset
+from dca.bench import peaks
 from dca.models import build_model
 from dca.train.batches import EpochLoader, epoch_batches, model_inputs
 from dca.train.config import DeviceConfig, LossConfig, OptimConfig
 from dca.train.device import amp_dtype, configure_torch, make_scaler, prepare_model, select_device, to_device
-from dca.train.loop import LossSum, forward_loss, log_message, optimizer_step
+from dca.train.loader import SegmentationDataset
+from dca.train.loop import LossSum, forward_loss, optimizer_step
 from dca.train.losses import SegmentationLoss
 from dca.train.setup import build_optimizer
+from dca.utils.log import stage_log
 
 PAPER_MODELS = ("unet", "vnet", "r2unet", "resunetpp", "doubleunet", "multiresunet")
 GPU_MODELS = (*PAPER_MODELS, "din")
@@ -59,28 +62,42 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak_tflops(device: torch.device, n: int = PEAK_GEMM_SIZE, repeats: int = 20) -> float | None:
-    """The bf16 matrix-product peak of this GPU in TFLOP/s: an ``n``^3 GEMM timed with CUDA events (None on CPU).
+def matmul_peak_tflops(
+    device: torch.device, n: int = PEAK_GEMM_SIZE, repeats: int = 20, math: str = "bf16"
+) -> float | None:
+    """The matrix-product peak of this GPU in TFLOP/s in ``math`` (``bf16``, or ``tf32``: fp32 tensors with TF32
+    allowed): an ``n``^3 GEMM timed with CUDA events (None on CPU).
 
-    Measured rather than taken from a datasheet, so that utilisation compares against what this
-    card, clock and driver deliver (an H200 gives about 790 of its 989 datasheet TFLOP/s).
+    Measured as well as taken from a datasheet (:mod:`dca.bench.peaks`), so that utilisation also compares
+    against what this card, clock and driver deliver (an H200 gives about 790 of its 989 datasheet TFLOP/s).
     """
     if device.type != "cuda":
         return None
-    a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    b = torch.randn(n, n, device=device, dtype=torch.bfloat16)
-    out = torch.empty(n, n, device=device, dtype=torch.bfloat16)
-    for _ in range(3):
-        torch.mm(a, b, out=out)
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(repeats):
-        torch.mm(a, b, out=out)
-    end.record()
-    end.synchronize()
+    dtype = torch.bfloat16 if math == "bf16" else torch.float32
+    allowed = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = math == "tf32"
+    try:
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        out = torch.empty(n, n, device=device, dtype=dtype)
+        for _ in range(3):
+            torch.mm(a, b, out=out)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(repeats):
+            torch.mm(a, b, out=out)
+        end.record()
+        end.synchronize()
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = allowed
     seconds = start.elapsed_time(end) / 1e3 / repeats
     del a, b, out
     return 2 * n**3 / seconds / 1e12
+
+
+def measured_peaks(device: torch.device) -> dict[str, float | None]:
+    """The measured GEMM peaks a benchmark divides by: ``{"bf16": ..., "tf32": ...}`` (None on the CPU)."""
+    return {math: matmul_peak_tflops(device, math=math) for math in ("bf16", "tf32")}
 
 
 def step_flops(net: nn.Module, criterion: nn.Module, inputs: list[torch.Tensor], target: torch.Tensor) -> float:
@@ -93,7 +110,7 @@ def step_flops(net: nn.Module, criterion: nn.Module, inputs: list[torch.Tensor],
 
 
 @dataclass(frozen=True)
-class Case:
+class BenchCase:
     """One benchmarked configuration: model, DCA on or off, official-style DCA, precision."""
 
     model: str
@@ -111,7 +128,7 @@ class Case:
 class _Step:
     """A model, its optimiser, scaler and loss sum on the device: calling it runs one step of ``dca train``."""
 
-    def __init__(self, case: Case, device_config: DeviceConfig, dev: torch.device, size: int) -> None:
+    def __init__(self, case: BenchCase, device_config: DeviceConfig, dev: torch.device, size: int) -> None:
         from dca.bench.models import use_reference_dca  # the official-style swap lives with the model benchmark
 
         torch.manual_seed(0)
@@ -171,7 +188,7 @@ def _real_epoch(
 
 
 def bench_case(
-    case: Case,
+    case: BenchCase,
     *,
     batch: int,
     size: int,
@@ -179,12 +196,16 @@ def bench_case(
     warmup: int,
     dev: torch.device,
     channels_last: bool,
-    peak_tflops: float | None,
+    peak_tflops: Mapping[str, float | None] | None,
     dataset: SegmentationDataset | None = None,
     workers: int = 0,
     criterion: nn.Module | None = None,
 ) -> dict[str, Any]:
-    """Time one case: median step of the dummy-batch runs, images/s, MFU, and (with a dataset) real-data epochs."""
+    """Time one case: median step of the dummy-batch runs, images/s, MFU, and (with a dataset) real-data epochs.
+
+    ``peak_tflops`` holds the measured GEMM peaks by math (:func:`measured_peaks`); MFU divides by the one of the
+    row's math (``mfu``) and by the detected GPU's datasheet peak (``mfu_datasheet``, None for an unlisted GPU).
+    """
     amp_name, compile_ = PRECISIONS[case.precision]
     device_config = DeviceConfig(
         name=dev.type, amp=amp_name, channels_last=channels_last, compile=compile_, determinism="seeded"
@@ -210,15 +231,22 @@ def bench_case(
     # Three timed rounds of ``steps`` steps; the median round is reported (one slow spell moves nothing).
     rounds = [_timed(dummy_steps, dev)[1] for _ in range(3)]
     step_s = statistics.median(rounds) / steps
+    gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else None
+    amp_used = amp_name if step.amp is not None else "none"
+    math = peaks.row_math(amp_used, dev.type == "cuda", torch.backends.cuda.matmul.allow_tf32)
+    measured = (peak_tflops or {}).get(peaks.measured_peak_key(math))
+    datasheet = peaks.datasheet_peak(gpu, math)
+    achieved = flops / step_s / 1e12
     row: dict[str, Any] = {
         "model": case.model,
         "dca": case.dca,
         "official_style": case.official_style,
         "precision": case.precision,
         "device": str(dev),
-        "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
+        "gpu": gpu,
         "threads": torch.get_num_threads() if dev.type == "cpu" else None,
-        "amp": amp_name if step.amp is not None else "none",
+        "amp": amp_used,
+        "math": peaks.MATH_LABELS[math],
         "channels_last": device_config.channels_last and dev.type == "cuda",
         "compile": compile_,
         "batch": batch,
@@ -228,8 +256,11 @@ def bench_case(
         "step_s": step_s,
         "images_per_s": batch / step_s,
         "gflops_per_step": flops / 1e9,
-        "tflops_per_s": flops / step_s / 1e12,
-        "mfu": flops / step_s / 1e12 / peak_tflops if peak_tflops else None,
+        "tflops_per_s": achieved,
+        "peak_tflops_measured": measured,
+        "mfu": achieved / measured if measured else None,
+        "peak_tflops_datasheet": datasheet,
+        "mfu_datasheet": achieved / datasheet if datasheet else None,
     }
     if dataset is not None:
         steps_per_epoch = -(-len(dataset) // batch)
@@ -289,14 +320,15 @@ def bench_train(
     data: Path | None = None,
     workers: int = 0,
     loss: LossConfig | None = None,
-    peak_tflops: float | None = None,
+    peak_tflops: Mapping[str, float | None] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per (model, dca, precision), plus official-style DCA rows for the ``official_style`` models.
 
     ``batch`` None takes each model's paper batch; ``data`` (a processed dataset) adds real-data epochs
     of its train split at ``workers``; ``channels_last`` None means on CUDA only.
     """
-    dev = select_device(device or DeviceConfig(determinism="seeded"), log_message)
+    log = stage_log("bench")
+    dev = select_device(device or DeviceConfig(determinism="seeded"), log)
     channels_last = dev.type == "cuda" if channels_last is None else channels_last
     unknown = sorted(set(precisions) - set(PRECISIONS))
     if unknown:
@@ -307,13 +339,13 @@ def bench_train(
     for name in models:
         for precision in precisions:
             if dev.type != "cuda" and PRECISIONS[precision][0] != "none":
-                log_message(f"{name} {precision}: skipped, autocast is CUDA-only in dca train (this run is on CPU)")
+                log(f"{name} {precision}: skipped, autocast is CUDA-only in dca train (this run is on CPU)")
                 continue
-            variants = [Case(name, d, precision) for d in dca if not (d and name in NO_DCA)]
+            variants = [BenchCase(name, d, precision) for d in dca if not (d and name in NO_DCA)]
             if name in official_style and True in dca and name not in NO_DCA and not PRECISIONS[precision][1]:
-                variants.append(Case(name, True, precision, official_style=True))
+                variants.append(BenchCase(name, True, precision, official_style=True))
             for case in variants:
-                log_message(f"benchmarking {case.label} on {dev}")
+                log(f"benchmarking {case.label} on {dev}")
                 rows.append(
                     bench_case(
                         case,

@@ -1,4 +1,4 @@
-"""The GPU benchmark's targets (issue 12), each judged from rows of one run and printed beside its figure.
+"""The GPU benchmark's targets, each judged from rows of one run and printed beside its figure.
 
 Targets on an H100/H200-class GPU: U-Net+DCA trains at >= 2,500 images/s at 224x224 (bf16,
 channels_last); plain U-Net reaches >= 25 % model FLOP utilisation; DCA's time overhead is at most
@@ -57,7 +57,7 @@ def judge(rows: list[dict[str, Any]], loader_rows: list[dict[str, Any]]) -> list
             row["mfu"] if row else None,
             f">= {UNET_MFU:.0%}",
             row["mfu"] >= UNET_MFU if row else None,
-            f"{row['precision']}, {row['tflops_per_s']:.0f} TFLOP/s"
+            f"{row['precision']}, {row['tflops_per_s']:.0f} TFLOP/s; {_mfu(row)}"
             if row
             else NEEDS_CUDA + " (bf16 U-Net, GEMM peak)",
         )
@@ -125,14 +125,28 @@ def _fmt(value: float | None) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3f}"
 
 
+def _mfu(row: dict[str, Any]) -> str:
+    """A row's MFU against the measured GEMM peak and the datasheet peak of its math (``fp32 (TF32)`` etc.)."""
+    if row["mfu"] is None:
+        return f"MFU {NEEDS_CUDA}"
+    sheet = f"{row['mfu_datasheet']:.1%} of datasheet" if row.get("mfu_datasheet") is not None else "datasheet n/a"
+    return f"MFU {row['math']} {row['mfu']:.1%} of measured, {sheet}"
+
+
 def summary_lines(
-    rows: list[dict[str, Any]], loader_rows: list[dict[str, Any]], peak: float | None, targets: list[dict[str, Any]]
+    rows: list[dict[str, Any]],
+    loader_rows: list[dict[str, Any]],
+    peak: dict[str, float | None],
+    targets: list[dict[str, Any]],
 ) -> list[str]:
-    """Human-readable figures: the GEMM peak, one line per case, the loader, then each target beside its figure."""
-    lines = [f"bf16 GEMM peak ({8192}^3, CUDA events): " + (f"{peak:.0f} TFLOP/s" if peak else NEEDS_CUDA)]
+    """Human-readable figures: the GEMM peaks, one line per case, the loader, then each target beside its figure."""
+    lines = [
+        f"{math} GEMM peak ({8192}^3, CUDA events): " + (f"{tflops:.0f} TFLOP/s" if tflops else NEEDS_CUDA)
+        for math, tflops in peak.items()
+    ]
     for r in rows:
         kind = "+DCA(official-style)" if r["official_style"] else "+DCA" if r["dca"] else ""
-        mfu = f"MFU {r['mfu']:.1%}" if r["mfu"] is not None else f"MFU {NEEDS_CUDA}"
+        mfu = _mfu(r)
         line = (
             f"  {r['model'] + kind:<26} {r['precision']:<13} batch {r['batch']:>3} {r['size']}px "
             f"channels_last={r['channels_last']!s:<5}: {r['images_per_s']:>9,.1f} images/s "
@@ -149,7 +163,7 @@ def summary_lines(
             f"  loader alone, {lr['workers']:>2} workers, batch {lr['batch']}, {lr['size']}px: "
             f"{lr['images_per_s']:,.0f} images/s"
         )
-    lines.append("Targets (issue 12, H100/H200-class GPU):")
+    lines.append("Targets (H100/H200-class GPU):")
     for t in targets:
         verdict = {True: "MET", False: "MISSED", None: "not judged"}[t["met"]]
         note = f"  [{t['note']}]" if t["note"] else ""

@@ -119,7 +119,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "splits", help='print a prepared dataset\'s split sizes as JSON {"train": n, "val": n, "test": n}'
     )
-    p.add_argument("dir", help="prepared dataset folder (holds dataset.json)")
+    p.add_argument("dir", help="prepared dataset folder (dca data prepare --out)")
     p.add_argument(
         "--protocol",
         default="honest",

@@ -17,6 +17,8 @@ import yaml
 REGISTRY_PATH = Path(__file__).resolve().parent.parent / "resources" / "datasets.yaml"
 
 SOURCE_KINDS = ("url", "manual", "synthetic")
+#: the split a paper protocol's runs select their best epoch on
+PAPER_SELECTIONS = ("test", "val")
 PROTOCOL_KINDS = ("random", "official", "lists", "sklearn")
 #: ``honest``: selection on a validation split (the default); ``paper``: reruns a paper's split (see docs)
 PROTOCOL_ROLES = ("honest", "paper")
@@ -68,7 +70,9 @@ class Protocol:
 
     ``role`` is honest or paper; ``paper`` names an honest protocol's paper twin(s); ``val_fraction``
     overrides the dataset's (0: no validation split, as the papers' code); ``subsets`` limits the cases
-    to these official subsets; ``test_size`` and ``random_state`` belong to the ``sklearn`` kind.
+    to these official subsets; ``test_size`` and ``random_state`` belong to the ``sklearn`` kind;
+    ``layouts`` (empty: the dataset's) are the raw layouts it accepts, when its split needs one layout's lists;
+    ``selection`` is the split a paper protocol's runs select on (``test`` as the papers' code, or ``val``).
     """
 
     name: str
@@ -83,6 +87,8 @@ class Protocol:
     subsets: tuple[str, ...] = ()
     test_size: float = 0.0
     random_state: int = 42
+    layouts: tuple[str, ...] = ()
+    selection: str = "test"
 
 
 @dataclass(frozen=True)
@@ -252,6 +258,9 @@ def _protocol(name: str, entry: _Entry) -> Protocol:
     val_fraction = entry.get("val_fraction", (int, float), None)
     if val_fraction is not None and not 0 <= val_fraction < 1:
         raise ValueError(f"{entry.where}.val_fraction: must be in [0, 1), got {val_fraction}")
+    selection = entry.get("selection", str, "test")
+    if selection not in PAPER_SELECTIONS:
+        raise ValueError(f"{entry.where}.selection: {selection!r} is not one of {PAPER_SELECTIONS}; fix the registry")
     return Protocol(
         name=name,
         kind=kind,
@@ -265,6 +274,8 @@ def _protocol(name: str, entry: _Entry) -> Protocol:
         subsets=tuple(str(x) for x in entry.get("subsets", list, [])),
         test_size=test_size,
         random_state=entry.get("random_state", int, 42),
+        layouts=tuple(str(x) for x in entry.get("layouts", list, [])),
+        selection=selection,
     )
 
 
@@ -282,7 +293,13 @@ def _dataset(name: str, entry: _Entry, defaults: _Entry) -> DatasetSpec:
     default = split.get("default", str)
     if default not in protocols:
         raise ValueError(f"{split.where}.default: {default!r} is not one of its protocols {sorted(protocols)}")
+    layouts = tuple(entry.get("layouts", list))
     for protocol in protocols.values():
+        if set(protocol.layouts) - set(layouts):
+            raise ValueError(
+                f"{protocols_entry.where}.{protocol.name}.layouts: {sorted(set(protocol.layouts) - set(layouts))} "
+                f"are not layouts of the dataset ({list(layouts)}); fix the registry"
+            )
         for twin in protocol.paper:
             if twin not in protocols or protocols[twin].role != "paper":
                 raise ValueError(
@@ -298,7 +315,7 @@ def _dataset(name: str, entry: _Entry, defaults: _Entry) -> DatasetSpec:
         dims=dims,
         channels=channels,
         labels=labels,
-        layouts=tuple(entry.get("layouts", list)),
+        layouts=layouts,
         mask=_mask_rule(entry, len(labels)),
         intensity=_intensity(entry),
         source=_source(entry.sub("source")),

@@ -29,7 +29,6 @@ when ``f > 0``; train takes the remainder. E.g. 1000 -> 800/200, 612 -> 490/122 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from dca.data.registry import Protocol, get_dataset
+from dca.processed import ProcessedDir, dataset_info
 
 SUBSETS = ("train", "val", "test")
 ROUNDING = "count(n, f) = floor(n*f + 1/2), at least 1 when f > 0; train takes the remainder"
@@ -234,14 +234,11 @@ def prepared_sizes(root: Path, protocol: str) -> dict[str, int]:
     The protocol it was prepared with gives the recorded sizes; another one is recomputed from the case
     ids, groups and official subsets that dataset.json records, with the seed it was prepared with.
     """
-    path = Path(root) / "dataset.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: {root} is not a prepared dataset; run `dca data prepare` first")
+    path, info = ProcessedDir(root).info, dataset_info(root)
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
         spec, recorded = get_dataset(info["name"]), info["split"]
         current, ids = recorded["protocol"], [i for s in SUBSETS for i in recorded[s]]
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+    except (KeyError, TypeError) as err:
         raise ValueError(f"{path}: not a readable dataset description ({err}); prepare the dataset again") from err
     chosen = spec.resolve(protocol, current)
     if chosen.name == current:

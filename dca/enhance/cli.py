@@ -18,7 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
     )
     parser.add_argument("method", choices=sorted(METHODS), help="enhancement method")
-    parser.add_argument("--data", type=Path, required=True, help="processed dataset folder (holds index.csv)")
+    parser.add_argument("--data", type=Path, required=True, help="processed dataset folder (dca data prepare --out)")
     parser.add_argument(
         "--param",
         action="append",

@@ -37,7 +37,7 @@ NO_SPACING_LAYOUTS = frozenset({"synapse_npz"})
 
 
 def hd95_unit(info: dict[str, Any], resolution: str) -> str:
-    """The unit of a processed dataset's HD95 (``dataset.json`` as ``info``): pixels (2D), mm or voxels (3D)."""
+    """The unit of a processed dataset's HD95 (``info``: its description): pixels (2D), mm or voxels (3D)."""
     if int(info["dims"]) == 2:
         return f"pixels at the {resolution} resolution"
     source = info.get("source")

@@ -15,8 +15,6 @@ dataset it was computed on) and ``eval/predictions/``, the first k test ids (sor
 from __future__ import annotations
 
 import dataclasses
-import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,42 +27,28 @@ from PIL import Image
 from scipy.ndimage import zoom
 from torch import nn
 
-from dca.data.loader import dataset_info, load_case, read_index
 from dca.evaluate.official import official_scores
 from dca.evaluate.protocol import aggregate, case_metrics, hd95_unit, predict_volume
 from dca.layout import EVAL_METRICS, EVAL_PER_CASE, PREDICTIONS_DIR, RunDir
+from dca.processed import ProcessedDir, dataset_info, load_case, read_index
+from dca.run_files import finished_run_config, read_summary, selected_checkpoint, selection_info
 from dca.train import setup
 from dca.train.batches import epoch_batches, make_loader, model_inputs
 from dca.train.checkpoint import load_weights
-from dca.train.config import RunConfig, resolve_config
-from dca.train.device import Log, select_device
-from dca.train.loop import selected_checkpoint, selection_info, trained_config
+from dca.train.config import RunConfig
+from dca.train.device import select_device
 from dca.train.losses import to_labels
 from dca.utils.io import atomic_path, save_npy, write_json
+from dca.utils.log import Log, stage_log
 from dca.utils.progress import track
 
-
-def log_message(message: str) -> None:
-    """Print an evaluation message to stderr."""
-    print(f"[dca evaluate] {message}", file=sys.stderr)
-
-
-def load_run_config(run_dir: Path) -> RunConfig:
-    """The resolved config a finished run was trained with, from the checkpoint its summary selected
-    (a FileNotFoundError for an unfinished run or a missing checkpoint)."""
-    run = RunDir(run_dir)
-    if not run.summary.exists():
-        raise FileNotFoundError(f"{run.summary} not found: {run_dir} is not a finished training run")
-    checkpoint = run.path / json.loads(run.summary.read_text(encoding="utf-8"))["checkpoint"]
-    if not checkpoint.exists():
-        raise FileNotFoundError(f"{checkpoint} not found: the selected checkpoint of {run_dir} is missing")
-    return resolve_config(trained_config(checkpoint))
+LOG = stage_log("evaluate")  # the default: [dca evaluate] lines on stderr
 
 
 def check_compatible(trained: Path, other: Path) -> None:
     """Refuse to test a run on a dataset whose image channels or number of classes differ from those of the
     dataset it was trained on (its weights would not fit); a training dataset no longer on disk is not compared."""
-    if not (trained / "dataset.json").is_file():
+    if not ProcessedDir(trained).info.is_file():
         return
     ours, theirs = dataset_info(trained), dataset_info(other)
     differ = [
@@ -146,7 +130,7 @@ class _Evaluator:
         (``predict_volume`` asks for consecutive slices) and zoomed as it zooms the image.
         """
         cfg, size = self.config, self.config.data.size
-        enhanced = {m: np.load(self.root / "enhanced" / m / f"{case}_image.npy") for m in cfg.data.enhanced}
+        enhanced = {m: np.load(ProcessedDir(self.root).enhanced_file(m, case, 3)) for m in cfg.data.enhanced}
         factors = (size / shape[1], size / shape[2])
         start = 0
 
@@ -195,7 +179,7 @@ def evaluate_run(
     out: Path | None = None,
     hd95_empty: str = "skip",
     data: Path | None = None,
-    log: Log = log_message,
+    log: Log = LOG,
 ) -> dict[str, Any]:
     """Evaluate the selected checkpoint of the finished run ``run_dir`` on its test split; return the metrics.
 
@@ -208,10 +192,12 @@ def evaluate_run(
     is undefined (:mod:`dca.evaluate.protocol`).
     """
     run_dir = Path(run_dir)
-    config = load_run_config(run_dir)
+    config = finished_run_config(run_dir)
     if data is not None:
-        if not (Path(data) / "index.csv").is_file():
-            raise FileNotFoundError(f"{data}: not a processed dataset (no index.csv); run `dca data prepare` first")
+        if not ProcessedDir(data).complete.is_file():
+            raise FileNotFoundError(
+                f"{data}: not a processed dataset (no {ProcessedDir(data).complete.name}); run `dca data prepare` first"
+            )
         check_compatible(Path(config.data.root), Path(data))
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=str(data)))
         out = out if out is not None else RunDir(run_dir).path / f"{RunDir(run_dir).eval_dir.name}-{Path(data).name}"
@@ -226,7 +212,7 @@ def evaluate_run(
     model = setup.build_run_model(config, in_channels, setup.num_outputs(info["labels"]))
     model.load_state_dict(load_weights(run_dir / ckpt_name, device))
     model.to(device).eval()
-    summary = json.loads(RunDir(run_dir).summary.read_text(encoding="utf-8"))
+    summary = read_summary(run_dir)
 
     unit = hd95_unit(info, resolution)
     evaluator = _Evaluator(config, model, device, out, voxels=unit == "voxels", hd95_empty=hd95_empty)

@@ -1,12 +1,10 @@
-"""``dca experiments check|runs|counts|aggregate|curves CONFIG``, ``stamp RUN``: the grid without Snakemake.
+"""``dca experiments check|runs|counts CONFIG``, ``stamp RUN``: the grid without Snakemake.
 
 ``check`` validates a config (schema, names, every run's training config); ``runs`` prints one run
-folder per line; ``counts`` prints the training runs per group (table cells times seeds);
-``aggregate`` writes a group's mean/std/n over seeds as JSON (``--out``), as the workflow's
-aggregate rule does, ``curves`` its training curves as one CSV (the curves rule). ``--group`` restricts
-runs and counts to some groups. ``stamp RUN --digest D``
-writes the run config read from stdin to ``RUN/run.yaml`` and its stamp, moving a run of another config
-aside (:mod:`dca.experiments.stamp`), as the workflow's run_config job does.
+folder per line; ``counts`` prints the training runs per group (table cells times seeds). ``--group``
+restricts runs and counts to some groups (a group's aggregate scores and curves: ``dca report``).
+``stamp RUN --digest D`` writes the run config read from stdin to ``RUN/run.yaml`` and its stamp, moving a
+run of another config aside (:mod:`dca.experiments.stamp`), as the workflow's run_config job does.
 """
 
 from __future__ import annotations
@@ -22,8 +20,6 @@ SUBCOMMANDS = {
     "check": "validate the config (schema, names, every run's training config)",
     "runs": "print the run folders, one per line",
     "counts": "print the training runs per group (table cells times seeds)",
-    "aggregate": "write one group's mean/std/n over seeds as JSON (--group, --out)",
-    "curves": "write one group's training curves as one long CSV, a run column first (--group, --out)",
 }
 
 
@@ -37,8 +33,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("config", type=Path, help="workflow config (config/config.yaml, config/demo.yaml)")
         sub.add_argument("--group", action="append", default=None, help="restrict to this group (repeatable)")
-        if name in ("aggregate", "curves"):
-            sub.add_argument("--out", type=Path, required=True, help="the file to write")
         sub.set_defaults(func=run)
     stamp = commands.add_parser("stamp", help=STAMP_HELP, description=STAMP_HELP)
     stamp.add_argument("run_dir", type=Path, help="the run folder")
@@ -76,20 +70,11 @@ def run(args: argparse.Namespace) -> int:
         elif command == "runs":
             for run_ in grid.runs(args.group):
                 print(run_.folder(grid.paths["runs"]))
-        elif command == "counts":
+        else:
             counts = grid.counts()
             grid.runs(args.group)  # unknown groups are an error
             for group in args.group or counts:
                 print(f"{group}\t{counts[group]}")
-        else:
-            if not args.group or len(args.group) != 1:
-                raise ConfigError(f"{command} needs exactly one --group")
-            from dca.experiments.aggregate import write_aggregate
-            from dca.experiments.curves import write_group_curves
-
-            grid.runs(args.group)
-            write = write_aggregate if command == "aggregate" else write_group_curves
-            print(write(grid, args.group[0], args.out))
     except ConfigError as err:
         print(f"dca experiments: error: {args.config}: {err}", file=sys.stderr)
         return 1

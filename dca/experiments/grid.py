@@ -15,8 +15,9 @@ Protocols (docs/protocols.md): a group (or a variant, overriding it) runs ``hone
 or both. A paper run trains on the dataset prepared with the paper's split protocol of the registry
 (``<paper>-paper``, the twin of the dataset's honest protocol), a processed dataset of its own with the id
 ``<dataset>@<protocol name>`` (e.g. ``kvasir@dca-paper``: its own folder, Snakemake target and run folders),
-selects on test, augments as the paper (without the official mask-flip bug: dca/data/loader.py) and is
-scored with the paper's metric by ``dca evaluate`` (it reads ``protocol`` from the run config).
+selects on test (or on validation where the paper's code does: the registry protocol's ``selection``), augments as
+the paper (without the official mask-flip bug: dca/train/loader.py) and is scored with the paper's metric by
+``dca evaluate`` (it reads ``protocol`` from the run config).
 """
 
 from __future__ import annotations
@@ -186,6 +187,13 @@ class Grid:
         self.run_datasets[(group, dataset, protocol)] = derived
         return derived
 
+    def paper_selection(self, dataset: str) -> str:
+        """The split a paper-protocol dataset's runs select on: its registry protocol's ``selection`` (test or val)."""
+        from dca.data.registry import get_dataset
+
+        base, name = self.derived[dataset]
+        return get_dataset(self.config["datasets"][base].get("registry") or base).protocol(name).selection
+
     def base_dataset(self, dataset: str) -> str:
         """The configured dataset id a (possibly paper-protocol) dataset id derives from."""
         return self.derived[dataset][0] if dataset in self.derived else dataset
@@ -252,8 +260,9 @@ class Grid:
                 "inputs": list(variant.get("inputs") or [IMAGE_INPUT]),
             },
             "seed": run.seed,
-            # The paper protocol selects on test and augments as the papers' code (docs/protocols.md).
-            "selection": "test" if protocol == "paper" else config["selection"],
+            # The paper protocol selects as the paper's code (test, or its registry protocol's ``selection``) and
+            # augments as it (docs/protocols.md).
+            "selection": self.paper_selection(run.dataset) if protocol == "paper" else config["selection"],
             "protocol": protocol,
             "device": {"name": config["device"]},
             "out": run.folder(self.paths["runs"]),
@@ -302,15 +311,19 @@ class Grid:
         used = {run.dataset for run in self.runs(groups)}
         return [d for d in self.dataset_ids() if d in used]
 
-    def table_datasets(self, group: str) -> list[str]:
-        """The dataset ids of ``group``'s runs, per configured dataset its paper id first: the names of the
-        report's per-dataset figures (as :func:`dca.report.collect.config_groups` orders them)."""
-        return [
-            self.run_datasets[key]
+    def table_protocols(self, group: str) -> dict[str, tuple[str, str]]:
+        """The dataset ids of ``group``'s runs -> (configured dataset, protocol), per configured dataset its paper id
+        first: the report's table datasets (:func:`dca.report.collect.report_groups`)."""
+        return {
+            self.run_datasets[key]: (dataset, protocol)
             for dataset in self.config["experiments"][group]["datasets"]
             for protocol in ("paper", "honest")
             if (key := (group, dataset, protocol)) in self.run_datasets
-        ]
+        }
+
+    def table_datasets(self, group: str) -> list[str]:
+        """The dataset ids of ``group``'s runs in table order: the names of the report's per-dataset figures."""
+        return list(self.table_protocols(group))
 
     def enhancements(self, run: Run) -> list[str]:
         """The enhancement methods ``run`` reads (its non-image inputs), in input order."""

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from pathlib import Path
 
 import segmentation_models_pytorch as smp
 from torch import Tensor, nn
 
-from dca.models.registry import DCA_OPTION_NAMES, register_model, reject_unknown, split_dca_options
-from dca.models.sizes import check_size
-from dca.models.weights import read_state_dict, weights_file
+from dca.models.base import SizedModel, register_builder
+from dca.models.weights import read_state_dict
 from dca.nn.dca import DCAOptions, build_dca
 
 ENCODER_DEPTH = 5  # smp's default: features at strides 1, 2, 4, 8, 16, 32
@@ -38,7 +37,7 @@ WEIGHTS_ADVICE = (
 )
 
 
-class SmpUnetDCA(smp.Unet):
+class SmpUnetDCA(smp.Unet, SizedModel):
     """An ``smp.Unet`` with optional DCA on its skips, so DCA can sit on any (pretrained) smp encoder; state-dict
     keys, ``predict`` and ``freeze_encoder`` are smp's."""
 
@@ -64,15 +63,14 @@ class SmpUnetDCA(smp.Unet):
             first_stride = 2 ** self.dca_stages[0]
             patch = dca.patch_size or TOKEN_GRID_STRIDE // first_stride
             stride = math.lcm(stride, first_stride * patch)
-        self.size_multiple = stride
-        check_size(self.model_name, img_size, img_size, self.size_multiple, what="img_size")
+        self.set_size_rule(stride, img_size)
         if dca is not None:
             self.dca = build_dca(
                 [channels[i] for i in self.dca_stages], img_size // first_stride, dca, default_patch_size=patch
             )
 
     def forward(self, x: Tensor) -> Tensor:
-        check_size(self.model_name, x.shape[-2], x.shape[-1], self.size_multiple)
+        self.check_input(x)
         features = self.encoder(x)
         if self.dca is not None:
             features = list(features)
@@ -114,25 +112,27 @@ def load_encoder_weights(model: SmpUnetDCA, encoder_name: str, path: str | os.Pa
         model.encoder.load_state_dict(rgb.state_dict())
 
 
-def _builder(encoder_name: str) -> Callable[..., nn.Module]:
-    name = f"smp-unet-{encoder_name}"
+def _register(encoder_name: str) -> None:
+    """Register ``smp-unet-<encoder_name>`` (options: the ``dca_*`` ones and ``encoder_weights``)."""
 
-    def build(*, dca: bool, in_channels: int, num_classes: int, img_size: int, **options: object) -> nn.Module:
-        dca_options, rest = split_dca_options(name, dca, options)
-        weights = weights_file(name, rest.pop("encoder_weights", None), WEIGHTS_ADVICE)
-        reject_unknown(name, rest, ("encoder_weights", *DCA_OPTION_NAMES))
-        model = SmpUnetDCA(encoder_name, in_channels, num_classes, dca=dca_options, img_size=img_size)
-        if weights is not None:
-            load_encoder_weights(model, encoder_name, weights)
-        return model
+    def construct(
+        in_channels: int, num_classes: int, dca: DCAOptions | None, img_size: int, options: dict[str, object]
+    ) -> nn.Module:
+        return SmpUnetDCA(encoder_name, in_channels, num_classes, dca=dca, img_size=img_size)
 
-    build.__name__ = build.__qualname__ = f"smp_unet_{encoder_name}"
-    build.__doc__ = (
-        f"smp U-Net with the {encoder_name} encoder (``encoder_weights``: None or a local state-dict file), "
-        f"optionally with DCA on its four skips."
+    def load(model: SmpUnetDCA, path: Path) -> None:
+        load_encoder_weights(model, encoder_name, path)
+
+    register_builder(
+        f"smp-unet-{encoder_name}",
+        construct,
+        doc=f"smp U-Net with the {encoder_name} encoder (``encoder_weights``: None or a local state-dict file), "
+        f"optionally with DCA on its four skips.",
+        module=__name__,
+        weights=(load, WEIGHTS_ADVICE),
+        function_name=f"smp_unet_{encoder_name}",
     )
-    return build
 
 
 for _encoder in smp.encoders.get_encoder_names():
-    register_model(f"smp-unet-{_encoder}")(_builder(_encoder))
+    _register(_encoder)

@@ -24,7 +24,7 @@ def weights_file(model: str, value: object, advice: str) -> Path | None:
         return path
     if path.suffix == "" and len(path.parts) == 1:  # 'imagenet', 'ssl', ...: a name some libraries download
         raise ValueError(
-            f"{model}: encoder_weights={str(value)!r} is not a file; weight names such as 'imagenet' are not "
+            f"{model}: encoder_weights={str(value)!r} is not a file; weight names such as {str(value)!r} are not "
             f"supported. {advice}"
         )
     raise FileNotFoundError(f"{model}: encoder weights file {str(path)!r} does not exist. {advice}")

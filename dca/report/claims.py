@@ -14,13 +14,13 @@ it ignores seed variation, so it is not the headline.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from dca.processed import ProcessedDir, dataset_info
 from dca.report.collect import GroupResults
 from dca.report.reported import find_column, find_row, load_reported
 from dca.report.stats import compare
@@ -33,11 +33,10 @@ CLAIM_COLUMNS = [
 
 
 def case_units(processed: Path, dataset: str) -> dict[str, str]:
-    """Case -> its unit of pairing (the patient where ``dataset.json`` records groups; else none)."""
-    info = processed / dataset / "dataset.json"
-    if not info.is_file():
+    """Case -> its unit of pairing (the patient where the dataset's description records groups; else none)."""
+    if not ProcessedDir(processed / dataset).info.is_file():
         return {}
-    return dict(json.loads(info.read_text(encoding="utf-8")).get("groups") or {})
+    return dict(dataset_info(processed / dataset).get("groups") or {})
 
 
 def unit_matrix(results: GroupResults, dataset: str, variant: str, units: dict[str, str]) -> pd.DataFrame:

@@ -1,27 +1,33 @@
-"""``dca report tables|figures|claims --config CONFIG``: tables, figures and claims of the config's groups."""
+"""``dca report tables|figures|claims|aggregate|curves --config CONFIG``: the report of the config's groups.
+
+CONFIG is a workflow config (the workflow passes its validated copy); every output root defaults to its ``paths``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from dca.layout import claims_files
+from dca.experiments.config import ConfigError, load_config
+from dca.experiments.grid import Grid
+from dca.layout import aggregate_file, claims_files, curves_file
+from dca.report.aggregate import write_aggregate
 from dca.report.claims import claims_frame, claims_latex, group_claims
-from dca.report.collect import collect_group, config_groups, config_paths, load_config
+from dca.report.collect import collect_group, report_groups
+from dca.report.curves import write_group_curves
 from dca.report.figures import write_figures
 from dca.report.tables import write_table
 from dca.utils.io import write_text
+from dca.utils.log import stage_log
 
-
-def log_message(message: str) -> None:
-    """Print a report message to stderr."""
-    print(f"[dca report] {message}", file=sys.stderr)
+LOG = stage_log("report")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``report`` with its ``tables`` and ``figures`` sub-commands."""
-    parser = subparsers.add_parser("report", help="LaTeX/CSV tables and figures of the experiment groups")
+    """Register ``report`` with its sub-commands (each one's output root is the ``paths`` key it is set with)."""
+    parser = subparsers.add_parser(
+        "report", help="tables, figures, claims, aggregate scores and curves of the experiment groups"
+    )
     commands = parser.add_subparsers(dest="report_command", required=True)
     tables = commands.add_parser(
         "tables",
@@ -38,8 +44,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="<paper>_claims.tex/.csv: each comparison of the papers, reported vs our delta with a bootstrap CI",
         description="Write <paper>_claims.tex and .csv per paper whose groups have baselines (docs/protocols.md).",
     )
-    for sub, kind in ((tables, "tables"), (figures, "figures"), (claims, "tables")):
-        sub.add_argument("--config", type=Path, required=True, help="experiment config (YAML)")
+    aggregate = commands.add_parser(
+        "aggregate",
+        help="<group>.json per group: mean/std/n over seeds of the test Dice, IoU, HD95 (DVC metrics)",
+        description="Write <group>.json per group, keyed <dataset>/<variant> (docs/experiments.md).",
+    )
+    curves = commands.add_parser(
+        "curves",
+        help="<group>.csv per group: every run's curves.csv, a run column first (DVC plots)",
+        description="Write <group>.csv per group: one row per run and epoch.",
+    )
+    subs = ((tables, "tables"), (figures, "figures"), (claims, "tables"), (aggregate, "aggregates"), (curves, "curves"))
+    for sub, kind in subs:
+        sub.add_argument("--config", type=Path, required=True, help="workflow config (YAML)")
         sub.add_argument("--groups", nargs="+", metavar="G", help="experiment groups (default: all)")
         sub.add_argument("--runs", type=Path, help="run folders root (default: the config's paths.runs)")
         sub.add_argument("--out", type=Path, help=f"output folder (default: the config's paths.{kind})")
@@ -47,36 +64,45 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     for sub in (figures, claims):
         sub.add_argument("--processed", type=Path, help="processed datasets (default: the config's paths.processed)")
     claims.set_defaults(func=run_claims)
+    aggregate.set_defaults(func=run_group_files)
+    curves.set_defaults(func=run_group_files)
+
+
+def config_grid(path: Path) -> Grid:
+    """The experiment grid of the workflow config at ``path`` (validated, defaults filled); errors name the file."""
+    try:
+        return Grid(load_config(path), check=False)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the tables or figures of every requested group; groups without any run are skipped with a message."""
-    config = load_config(args.config)
-    paths = config_paths(config)
-    runs, out = args.runs or paths["runs"], args.out or paths[args.kind]
-    for group in config_groups(config, args.groups):
+    grid = config_grid(args.config)
+    runs, out = args.runs or Path(grid.paths["runs"]), args.out or Path(grid.paths[args.kind])
+    for group in report_groups(grid, args.groups):
         results = collect_group(group, runs)
         if not results.runs:
-            log_message(f"{group.name}: no evaluated run under {runs}: skipped")
+            LOG(f"{group.name}: no evaluated run under {runs}: skipped")
             continue
         if results.missing:
             listed = ", ".join(f"{d}/{v}/seed{s}" for d, v, s in results.missing)
-            log_message(f"{group.name}: {len(results.missing)} run(s) missing: {listed}")
+            LOG(f"{group.name}: {len(results.missing)} run(s) missing: {listed}")
         if args.kind == "tables":
-            written = list(write_table(results, out, log_message).values())
+            written = list(write_table(results, out, LOG).values())
         else:
-            written = write_figures(results, args.processed or paths["processed"], out, log_message)
-        log_message(f"{group.name}: wrote {', '.join(str(p) for p in written)}")
+            written = write_figures(results, args.processed or Path(grid.paths["processed"]), out, LOG)
+        LOG(f"{group.name}: wrote {', '.join(str(p) for p in written)}")
     return 0
 
 
 def run_claims(args: argparse.Namespace) -> int:
     """Write one claims table per paper from every requested group with baselines (absent runs give empty cells)."""
-    config = load_config(args.config)
-    paths = config_paths(config)
-    runs, out, processed = args.runs or paths["runs"], args.out or paths["tables"], args.processed or paths["processed"]
+    grid = config_grid(args.config)
+    runs, out = args.runs or Path(grid.paths["runs"]), args.out or Path(grid.paths["tables"])
+    processed = args.processed or Path(grid.paths["processed"])
     rows: dict[str, list[dict[str, object]]] = {}
-    for group in config_groups(config, args.groups):
+    for group in report_groups(grid, args.groups):
         if group.baselines:
             rows.setdefault(group.paper, []).extend(group_claims(collect_group(group, runs), processed))
     for paper, found in rows.items():
@@ -84,5 +110,17 @@ def run_claims(args: argparse.Namespace) -> int:
         tex, csv = claims_files(out, paper)
         write_text(tex, claims_latex(frame, paper))
         write_text(csv, frame.to_csv(index=False, lineterminator="\n"))
-        log_message(f"{paper}: wrote {tex}, {csv}")
+        LOG(f"{paper}: wrote {tex}, {csv}")
+    return 0
+
+
+def run_group_files(args: argparse.Namespace) -> int:
+    """Write the aggregate scores or the training curves of every requested group (groups without runs too)."""
+    grid = config_grid(args.config)
+    names = list(args.groups or grid.groups)
+    grid.runs(names)  # an unknown group is an error listing the known ones
+    write, name = (write_aggregate, aggregate_file) if args.kind == "aggregates" else (write_group_curves, curves_file)
+    for group in names:
+        path = write(grid, group, name(args.out or grid.paths[args.kind], group), args.runs)
+        LOG(f"{group}: wrote {path}")
     return 0

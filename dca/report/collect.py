@@ -1,29 +1,36 @@
 """Gather the results of an experiment group from its run folders (docs/experiments.md).
 
+The groups come from the experiment grid (:class:`dca.experiments.grid.Grid`, the validated workflow config):
+the report reads no config of its own, and every output root is the config's ``paths``.
 A run folder (:class:`dca.layout.RunDir`, ``results/runs/<dataset>/<variant>/seed<k>/``) counts as
 present when its ``eval/metrics.json`` exists; every other (dataset, variant, seed) of the group is listed as
 missing. Scores come back in report units: Dice and IoU in percent, HD95 as evaluated.
 
 Protocols: a group running ``paper`` and ``honest`` has, per configured dataset, one table dataset per
 protocol: the paper runs' dataset id (``<dataset>@<paper split>``, :mod:`dca.experiments.grid`) and the
-dataset itself. Any metric ``metrics.json`` names (``dice_pooled``, ``dice_official``, ...) can be tabulated.
+dataset itself. Any metric ``metrics.json`` names (``dice_pooled``, ``dice_official``, ...) can be tabulated;
+:func:`read_metrics` is the one reader of ``metrics.json`` (the tables and the aggregates alike).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import yaml
 
 from dca.layout import RunDir, run_folder
 from dca.utils.io import read_json
 
+if TYPE_CHECKING:
+    from dca.experiments.grid import Grid
+
 METRICS: tuple[str, ...] = ("dice", "iou", "hd95")
-#: The metrics a group may name besides those (each a scalar of ``metrics.json``).
+#: The metrics a group may name besides those (each a scalar of ``metrics.json``; the schema's
+#: ``experiments.*.metrics`` lists the same names).
 NAMED_METRICS: tuple[str, ...] = (
     *METRICS, "dice_pooled", "iou_pooled", "dice_with_background", "dice_official", "iou_official",
 )  # fmt: skip
@@ -41,17 +48,10 @@ def higher_is_better(metric: str) -> bool:
     return not metric.startswith("hd95")
 
 
-HIGHER_IS_BETTER = {m: higher_is_better(m) for m in NAMED_METRICS}
+#: The ``metrics.json`` keys read as numbers (or null), over classes and in each ``per_class`` entry.
+NUMERIC_KEYS: tuple[str, ...] = (*NAMED_METRICS, *(f"{m}_std" for m in METRICS), "hd95_undefined")
 #: The ``eval/per_case.csv`` columns the report reads (written by :func:`dca.evaluate.protocol.case_metrics`).
 PER_CASE_COLUMNS: tuple[str, ...] = ("case", "class", "label", *METRICS)
-DEFAULT_PATHS = {
-    "runs": "results/runs",
-    "processed": "results/data",
-    "tables": "results/tables",
-    "figures": "results/figures",
-    "reported": "config/reported",
-}
-
 RunKey = tuple[str, str, int]  # (dataset, variant, seed)
 
 
@@ -89,80 +89,34 @@ class Group:
         return metric
 
 
-def load_config(path: Path) -> dict[str, Any]:
-    """The parsed experiment config (a mapping), with a clear error for anything else."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a YAML mapping")
-    return data
+def report_groups(grid: Grid, names: Sequence[str] | None = None) -> list[Group]:
+    """The groups ``names`` of ``grid`` (default: all, in config order) as the report reads them; an unknown name
+    is a :class:`~dca.experiments.config.ConfigError` listing the known ones."""
+    grid.runs(names)
+    return [_group(grid, name) for name in (names or grid.groups)]
 
 
-def config_paths(config: dict[str, Any]) -> dict[str, Path]:
-    """The config's ``paths`` with the schema's defaults (relative to the working directory)."""
-    return {key: Path(value) for key, value in {**DEFAULT_PATHS, **(config.get("paths") or {})}.items()}
-
-
-def _group(name: str, entry: dict[str, Any], config: dict[str, Any], reported_dir: Path) -> Group:
-    """Parse one ``experiments`` entry; a baseline must itself be a variant of the group."""
-    variants = tuple(entry.get("variants") or ())
-    baselines = dict(entry.get("baselines") or {})
-    for variant, baseline in baselines.items():
-        if variant not in variants or baseline not in variants:
-            raise ValueError(f"experiments.{name}.baselines: {variant} -> {baseline} must both be variants of {name}")
-    specs = config.get("variants") or {}
-    metrics = entry.get("metrics")
-    if metrics is not None and set(metrics) - set(NAMED_METRICS):
-        unknown = sorted(set(metrics) - set(NAMED_METRICS))
-        raise ValueError(f"experiments.{name}.metrics: unknown {unknown}; use {', '.join(NAMED_METRICS)}")
-    reported = entry.get("reported")
-    protocols = _table_datasets(name, entry, config)
+def _group(grid: Grid, name: str) -> Group:
+    """One group of the validated config, its table datasets those of the grid's runs."""
+    config, spec = grid.config, grid.config["experiments"][name]
+    variants = tuple(spec["variants"])
+    protocols = grid.table_protocols(name)
+    reported, metrics = spec.get("reported"), spec.get("metrics")
     return Group(
         name=name,
-        title=str(entry.get("title") or name),
+        title=str(spec.get("title") or name),
         datasets=tuple(protocols),
         variants=variants,
-        labels={v: str((specs.get(v) or {}).get("label", v)) for v in variants},
-        baselines=baselines,
-        seeds=tuple(int(s) for s in config.get("seeds", [0])),
-        reported=reported_dir / f"{reported}.csv" if reported else None,
-        reported_rows=dict(entry.get("reported_rows") or {}),
+        labels={v: str(config["variants"][v].get("label") or v) for v in variants},
+        baselines=dict(spec.get("baselines") or {}),
+        seeds=tuple(int(s) for s in config["seeds"]),
+        reported=Path(grid.paths["reported"]) / f"{reported}.csv" if reported else None,
+        reported_rows=dict(spec.get("reported_rows") or {}),
         metrics=tuple(metrics) if metrics is not None else None,
-        per_class=entry.get("per_class"),
-        paper=str(entry.get("paper") or ""),
+        per_class=spec.get("per_class"),
+        paper=str(spec["paper"]),
         protocols=protocols,
     )
-
-
-def _table_datasets(name: str, entry: dict[str, Any], config: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """Table dataset id -> (dataset, protocol) of a group, paper protocol first (the grid's dataset ids)."""
-    from dca.experiments.grid import PROTOCOL_SEPARATOR, as_protocols, paper_protocol
-
-    specs = config.get("variants") or {}
-    default = as_protocols(entry.get("protocol"), ["honest"])
-    used = {p for v in entry.get("variants") or () for p in as_protocols((specs.get(v) or {}).get("protocol"), default)}
-    out: dict[str, tuple[str, str]] = {}
-    for dataset in entry.get("datasets") or ():
-        for protocol in ("paper", "honest"):
-            if protocol not in used:
-                continue
-            if protocol == "honest":
-                out[dataset] = (dataset, protocol)
-                continue
-            spec = (config.get("datasets") or {}).get(dataset) or {}
-            where = f"experiments.{name}.protocol (dataset {dataset})"
-            split = paper_protocol(spec.get("registry") or dataset, spec.get("protocol"), str(entry["paper"]), where)
-            out[f"{dataset}{PROTOCOL_SEPARATOR}{split}"] = (dataset, protocol)
-    return out
-
-
-def config_groups(config: dict[str, Any], names: Sequence[str] | None = None) -> list[Group]:
-    """The groups ``names`` (default: all, in config order); an unknown name is an error listing the known ones."""
-    experiments = config.get("experiments") or {}
-    unknown = [n for n in names or () if n not in experiments]
-    if unknown:
-        raise ValueError(f"unknown group(s) {', '.join(unknown)}; the config has: {', '.join(experiments) or 'none'}")
-    reported_dir = config_paths(config)["reported"]
-    return [_group(n, experiments[n] or {}, config, reported_dir) for n in (names or experiments)]
 
 
 @dataclass(frozen=True)
@@ -222,6 +176,48 @@ def per_case_problem(frame: pd.DataFrame) -> str:
     return "; ".join(f"{what} {', '.join(names)}" for what, names in found if names)
 
 
+def _damaged(path: Path, problem: str) -> ValueError:
+    """The error of a damaged file of a run's ``eval/``: it names the file and the evaluation that rewrites it."""
+    run = path.parent.parent
+    return ValueError(f"{path} is damaged ({problem}): rerun the evaluation (`dca evaluate {run}`) or delete it")
+
+
+JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def metrics_problem(metrics: Any) -> str:
+    """What makes a parsed ``metrics.json`` unusable ('' when nothing): not a JSON object, a ``per_class`` that is
+    not an object of objects, or a score (:data:`NUMERIC_KEYS`) that is no number (null is an absent score)."""
+    if not isinstance(metrics, dict):
+        return f"a JSON {JSON_TYPES.get(type(metrics), 'null')}, not an object of metrics"
+    per_class = metrics.get("per_class", {})
+    if not isinstance(per_class, dict) or not all(isinstance(v, dict) for v in per_class.values()):
+        return "per_class is not an object of per-class objects"
+    scopes = [("", metrics), *((f"per_class.{c}.", v) for c, v in per_class.items())]
+    bad = [
+        f"{prefix}{key} = {json.dumps(scores[key])}"
+        for prefix, scores in scopes
+        for key in NUMERIC_KEYS
+        if scores.get(key) is not None and (isinstance(scores[key], bool) or not isinstance(scores[key], (int, float)))
+    ]
+    return f"not a number: {', '.join(bad)}" if bad else ""
+
+
+def read_metrics(path: Path) -> dict[str, Any] | None:
+    """A run's ``eval/metrics.json``, or None when the file does not exist; one that is not valid JSON or fails
+    :func:`metrics_problem` is a ValueError naming it."""
+    if not path.is_file():
+        return None
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+        problem = metrics_problem(metrics)
+    except ValueError as err:  # JSONDecodeError, UnicodeDecodeError
+        problem = f"not valid JSON ({type(err).__name__}: {err})"
+    if problem:
+        raise _damaged(path, problem)
+    return metrics
+
+
 def read_per_case(path: Path) -> pd.DataFrame | None:
     """A run's per-case scores, or None when the file does not exist; a damaged one is a ValueError naming it."""
     if not path.is_file():
@@ -233,8 +229,7 @@ def read_per_case(path: Path) -> pd.DataFrame | None:
         problem = f"not a readable CSV ({type(err).__name__}: {str(err).strip()})"
     if not problem:
         return frame
-    run = path.parent.parent
-    raise ValueError(f"{path} is damaged ({problem}): rerun the evaluation (`dca evaluate {run}`) or delete it")
+    raise _damaged(path, problem)
 
 
 def load_run(runs: Path, dataset: str, variant: str, seed: int) -> RunResult | None:
@@ -243,7 +238,7 @@ def load_run(runs: Path, dataset: str, variant: str, seed: int) -> RunResult | N
     A damaged ``metrics.json``, ``summary.json`` or ``eval/per_case.csv`` is a ValueError naming the file.
     """
     folder = run_folder(runs, dataset, variant, seed)
-    metrics = read_json(folder.eval_metrics)
+    metrics = read_metrics(folder.eval_metrics)
     if metrics is None:
         return None
     per_case = read_per_case(folder.eval_per_case)

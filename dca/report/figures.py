@@ -9,7 +9,7 @@ labelled with the claims table's verdict (:mod:`dca.report.claims`), never an ar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,13 +24,13 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
-from dca.data.loader import dataset_info, load_case
 from dca.layout import CURVES, CURVES_FIGURE, FIGURE_FORMATS, PARAMS_FIGURE, QUALITATIVE_FIGURE, figure_stem
+from dca.processed import ProcessedDir, dataset_info, load_case
 from dca.report.claims import group_claims
 from dca.report.collect import GroupResults, RunResult
 from dca.utils.io import atomic_path
+from dca.utils.log import Log
 
-Log = Callable[[str], None]
 PREDICTION_SUFFIXES = {".png", ".npy"}
 SAVE_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None}}
 PANEL_INCHES = 1.6
@@ -313,7 +313,7 @@ def write_figures(results: GroupResults, processed: Path, out: Path, log: Log) -
     name = results.group.name
     written: list[Path] = []
     for dataset in results.group.datasets:
-        if not (Path(processed) / dataset / "dataset.json").is_file():
+        if not ProcessedDir(Path(processed) / dataset).info.is_file():
             log(f"{name}/{dataset}: processed dataset not found under {processed}: no qualitative grid")
         elif not (
             grid := qualitative(results, dataset, processed, figure_path(out, name, QUALITATIVE_FIGURE, dataset))

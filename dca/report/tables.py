@@ -17,7 +17,6 @@ HD95 cells count the cases skipped for an empty mask.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +29,8 @@ from dca.report.collect import METRICS, GroupResults, RunResult, higher_is_bette
 from dca.report.reported import find_column, find_row, load_reported
 from dca.report.stats import Score, group_tests
 from dca.utils.io import write_text
+from dca.utils.log import Log
 
-Log = Callable[[str], None]
 METRIC_HEADERS = {"dice": "DSC", "iou": "IoU", "hd95": "HD95"}
 LATEX_SPECIALS = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from dca.data.loader import default_workers
 from dca.train.device import to_device
+from dca.train.loader import default_workers
 from dca.train.stop import ignore_sigterm
 
 

@@ -60,7 +60,7 @@ class DataConfig:
     ``inputs`` are the model's forward arguments in order: ``image`` or an enhancement method
     cached under ``enhanced/<method>`` (``[image]`` single input; ``[image, fuzzy]`` for DIN).
     ``workers``: DataLoader worker processes; None (the default) uses the job's CPUs
-    (:func:`dca.data.loader.default_workers`), 0 loads in the training process.
+    (:func:`dca.train.loader.default_workers`), 0 loads in the training process.
     """
 
     root: str
@@ -203,7 +203,9 @@ def _dca_preset(batch_size: int) -> dict[str, Any]:
 
 
 # Paper settings by name; a config's own keys override them. The DIN paper does not give a
-# weight decay or schedule: AdamW keeps PyTorch's default decay (0.01) and the rate is constant.
+# weight decay or schedule: ``din`` keeps AdamW's default decay (0.01) and a constant rate; ``din-paper`` takes
+# them from MERIT's code, which DIN's is based on (weight decay 1e-4, constant rate), with DIN's own batch,
+# epochs and loss where its text gives them.
 PRESETS: dict[str, dict[str, Any]] = {
     "dca-glas": _dca_preset(4),
     "dca-monuseg": _dca_preset(4),
@@ -213,6 +215,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "din": {
         "loss": {"dice": 0.7, "ce": 0.3, "boundary": 1.0, "boundary_scales": [1, 2, 4]},
         "optim": {"name": "adamw", "lr": 1e-4, "weight_decay": 0.01, "scheduler": "none"},
+        "epochs": 300,
+        "batch_size": 3,
+    },
+    "din-paper": {
+        "data": {"size": 224},
+        "loss": {"dice": 0.7, "ce": 0.3, "boundary": 1.0, "boundary_scales": [1, 2, 4]},
+        "optim": {"name": "adamw", "lr": 1e-4, "weight_decay": 1e-4, "scheduler": "none"},
         "epochs": 300,
         "batch_size": 3,
     },

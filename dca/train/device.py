@@ -5,15 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
 from dca.train.config import DeviceConfig
-
-Log = Callable[[str], None]
+from dca.utils.log import Log
 
 
 def select_device(config: DeviceConfig, log: Log) -> torch.device:

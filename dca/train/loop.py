@@ -22,16 +22,13 @@ import torch
 from tqdm import tqdm
 
 from dca import metrics
-from dca.data.loader import default_workers, read_index
-from dca.layout import BEST_CHECKPOINT as BEST
-from dca.layout import LAST_CHECKPOINT as LAST
 from dca.layout import RunDir
+from dca.run_files import selected_checkpoint, selection_info, selection_split, trained_config, trained_epochs
 from dca.train import setup
 from dca.train.batches import EpochLoader, epoch_batches, model_inputs
 from dca.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from dca.train.config import RunConfig, resolve_config, to_dict
 from dca.train.device import (
-    Log,
     amp_dtype,
     autocast,
     configure_torch,
@@ -44,53 +41,20 @@ from dca.train.device import (
     to_device,
 )
 from dca.train.history import EpochLog
+from dca.train.loader import default_workers
 from dca.train.lock import run_lock
 from dca.train.losses import SegmentationLoss, to_labels
 from dca.train.runlog import RunLog
 from dca.train.stop import PREEMPTED_EXIT_CODE, Preempted, StopRequest
 from dca.utils.io import remove_stale_temps, write_json
+from dca.utils.log import Log, stage_log
 
+LOG = stage_log("train")  # the default: [dca train] lines on stderr
 SYNC_EVERY = 32  # training steps between reads of the device-side loss sum (each read waits for the GPU)
-TEST_SELECTION_NOTE = (
-    "best epoch selected on the TEST split (the papers' protocol): test scores of this run are optimistically biased"
-)
 
 
 class DivergedError(RuntimeError):
     """The loss, or the model after an epoch, became NaN or infinite; no checkpoint was written from it."""
-
-
-def log_message(message: str) -> None:
-    """Print a run message to stderr without breaking the progress bar."""
-    tqdm.write(f"[dca train] {message}", file=sys.stderr)
-
-
-def selection_split(config: RunConfig) -> str | None:
-    """The split scored after every epoch: ``test`` for test selection, else ``val`` when it has cases."""
-    if config.selection == "test":
-        return "test"
-    if any(row["split"] == "val" for row in read_index(Path(config.data.root))):
-        return "val"
-    if config.selection == "val":
-        raise ValueError(f"{config.data.root} has no val cases; use selection: last (or test)")
-    return None
-
-
-def selected_checkpoint(config: RunConfig) -> str:
-    """File name of the checkpoint that evaluation uses: ``best.pt``, or ``last.pt`` for ``selection: last``."""
-    return LAST if config.selection == "last" else BEST
-
-
-def selection_info(config: RunConfig) -> dict[str, Any]:
-    """The protocol and how the evaluated model was chosen, for summary and metrics (test selection marked)."""
-    info: dict[str, Any] = {
-        "protocol": config.protocol,
-        "selection": config.selection,
-        "test_selected": config.selection == "test",
-    }
-    if config.selection == "test":
-        info["selection_note"] = TEST_SELECTION_NOTE
-    return info
 
 
 def image_dice(pred: np.ndarray, ref: np.ndarray, num_labels: int) -> list[float]:
@@ -142,7 +106,7 @@ class LossSum:
 
 
 @dataclass
-class Progress:
+class TrainingState:
     """Where training stands: epochs done, steps done in the current epoch, best so far, epoch rows."""
 
     epoch: int = 0
@@ -156,7 +120,7 @@ class Progress:
 class Trainer:
     """One run's model, optimiser, data and state; :meth:`fit` trains from wherever ``last.pt`` left off."""
 
-    def __init__(self, config: RunConfig, log: Log = log_message) -> None:
+    def __init__(self, config: RunConfig, log: Log = LOG) -> None:
         self.config, self.log = config, log
         self.run_dir = config.run_dir
         self.run = RunDir(config.run_dir)
@@ -173,13 +137,15 @@ class Trainer:
         self.num_labels = len(self.train_set.info["labels"])
         in_channels = setup.input_channels(self.train_set, config.data.inputs)
         self.model = setup.build_run_model(config, in_channels, setup.num_outputs(self.train_set.info["labels"]))
+        for line in getattr(self.model, "weights_report", ()):  # pretrained encoders: which tensors loaded
+            log(f"encoder_weights: {line}")
         self.net = prepare_model(self.model, config.device, self.device)
         self.optimizer = setup.build_optimizer(config.optim, self.model.parameters())
         self.scheduler = setup.build_scheduler(self.optimizer, config.optim, config.epochs)
         self.amp = amp_dtype(config.device, self.device)
         self.scaler = make_scaler(self.device, self.amp)
         self.criterion = SegmentationLoss(config.loss)
-        self.progress = Progress()
+        self.progress = TrainingState()
         self.saved: tuple[int, int] | None = None  # (epoch, step) that last.pt holds, None before it exists
         self.losses = LossSum(0.0, self.device)
 
@@ -207,7 +173,9 @@ class Trainer:
         path = self.run.last
         if not path.exists():
             return
-        ckpt = load_checkpoint(path, self.device)
+        # On the CPU: load_state_dict places each tensor as a fresh run has it (weights and Adam's moments on the
+        # device, Adam's ``step`` counters on the CPU, where reading them never waits for the GPU).
+        ckpt = load_checkpoint(path)
         self.restore(ckpt)
         where = f", {ckpt['step']} step(s) into epoch {ckpt['epoch'] + 1}" if ckpt["step"] else ""
         self.log(f"resuming from {path}: {ckpt['epoch']} epoch(s) done{where}")
@@ -218,7 +186,7 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         restore_scaler(self.scaler, ckpt["scaler"], self.log)
-        self.progress = Progress(
+        self.progress = TrainingState(
             epoch=ckpt["epoch"],
             step=ckpt["step"],
             loss_sum=ckpt["epoch_loss"],
@@ -422,12 +390,7 @@ def _duration(seconds: float) -> str:
     return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
-def trained_config(checkpoint: Path) -> dict[str, Any]:
-    """The resolved config (plain data) a checkpoint was trained with; tensors memory-mapped, not read."""
-    return torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["config"]
-
-
-def check_run_config(config: RunConfig, log: Log = log_message) -> None:
+def check_run_config(config: RunConfig, log: Log = LOG) -> None:
     """Raise unless an existing run in ``config.run_dir`` (its ``last.pt``) was trained with ``config``
     (``device`` and ``data.workers`` aside: a resume may run elsewhere, and neither changes the result);
     a run folder never mixes two configs. Only ``epochs`` may change, see :func:`_continue_with_epochs`."""
@@ -459,7 +422,7 @@ def _continue_with_epochs(config: RunConfig, before: int, last: Path, log: Log) 
             f"count, so it cannot continue with epochs: {config.epochs}; keep epochs: {before}, or train anew in "
             "another output folder"
         )
-    done = torch.load(last, map_location="cpu", weights_only=True, mmap=True)["epoch"]
+    done = trained_epochs(last)
     if done > config.epochs:
         raise ValueError(f"{run} has {done} epoch(s) done already, more than epochs: {config.epochs}")
     log(
@@ -468,7 +431,7 @@ def _continue_with_epochs(config: RunConfig, before: int, last: Path, log: Log) 
     )
 
 
-def train(config: RunConfig, log: Log = log_message, stop: StopRequest | None = None) -> dict[str, Any]:
+def train(config: RunConfig, log: Log = LOG, stop: StopRequest | None = None) -> dict[str, Any]:
     """Run, resume or skip (already finished) the training run ``config``; return its summary.
 
     The run folder is locked for the whole call (a second ``dca train`` on it is refused), temporary

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-Log = Callable[[str], None]
+from dca.utils.log import Log
 
 
 class RunLog:

@@ -9,9 +9,9 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
-from dca.data.loader import SegmentationDataset
 from dca.models import build_model
 from dca.train.config import OptimConfig, RunConfig
+from dca.train.loader import SegmentationDataset
 
 POLY_POWER = 0.9  # the usual polynomial decay power (TransUNet)
 

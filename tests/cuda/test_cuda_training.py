@@ -18,6 +18,7 @@ import pytest
 import torch
 import yaml
 
+from dca.bench.peaks import datasheet_peak
 from dca.bench.train import bench_train, matmul_peak_tflops
 from dca.evaluate.run import evaluate_run
 from dca.layout import RunDir
@@ -140,9 +141,10 @@ def test_evaluation_on_cuda_3d(organs: Path, tmp_path: Path) -> None:
 
 
 def test_gpu_benchmark_measures_peak_and_utilisation(polyps: Path) -> None:
-    """The GPU benchmark on CUDA: a measured bf16 GEMM peak, MFU of each case, real-data epochs."""
-    peak = matmul_peak_tflops(torch.device("cuda"), n=4096, repeats=5)
-    assert peak is not None and peak > 10
+    """The GPU benchmark on CUDA: measured bf16 and TF32 GEMM peaks, MFU of each case against the peak of its math
+    (fp32 rows: TF32), real-data epochs."""
+    peak = {m: matmul_peak_tflops(torch.device("cuda"), n=4096, repeats=5, math=m) for m in ("bf16", "tf32")}
+    assert peak["bf16"] > peak["tf32"] > 10
     rows = bench_train(
         ["unet"],
         batch=8,
@@ -156,4 +158,9 @@ def test_gpu_benchmark_measures_peak_and_utilisation(polyps: Path) -> None:
         peak_tflops=peak,
     )
     assert len(rows) == 6 and all(r["channels_last"] and 0 < r["mfu"] < 1 for r in rows)
+    assert {r["math"] for r in rows if r["precision"] == "fp32"} == {"fp32 (TF32)"}
+    assert all(r["peak_tflops_measured"] == peak["tf32" if r["precision"] == "fp32" else "bf16"] for r in rows)
+    gpu = torch.cuda.get_device_name(0)
+    assert all(r["peak_tflops_datasheet"] == datasheet_peak(gpu, "tf32" if r["precision"] == "fp32" else "bf16")
+               for r in rows)
     assert all(r["epoch_s"] > 0 for r in rows if not r["official_style"])

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dca.data.convert.writer import INDEX_COLUMNS
 from dca.data.registry import get_dataset
+from dca.processed import INDEX_COLUMNS
 
 SIZE = (24, 32)  # H, W of the fake 2D images
 

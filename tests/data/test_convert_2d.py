@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +84,25 @@ def test_preparing_twice_is_identical_and_overwrite_is_explicit(tmp_path: Path, 
     assert not (tmp_path / "a" / "stale.txt").exists()
     assert json.loads((tmp_path / "a" / "dataset.json").read_text())["split"]["seed"] == 7
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "raw"]
+
+
+def test_masks_without_an_image_are_counted_and_named(tmp_path: Path, fake) -> None:
+    fake.kvasir(tmp_path / "raw", n=6)
+    for k in range(4):
+        fake.save(tmp_path / "raw" / "masks" / f"lost{k}.jpg", np.zeros((8, 8, 3), np.uint8))
+    found = r"masks: 4 mask file\(s\) have no image and are skipped \(e\.g\. lost0\.jpg, lost1\.jpg, lost2\.jpg\)"
+    with pytest.warns(UserWarning, match=found):
+        prepare("kvasir", tmp_path / "raw", tmp_path / "out")
+    assert len(json.loads((tmp_path / "out" / "dataset.json").read_text())["split"]["train"]) > 0
+
+
+def test_glas_images_beside_their_masks_are_not_masks_without_an_image(tmp_path: Path, fake) -> None:
+    """GlaS keeps images and masks in one folder: only an ``_anno`` file without its image is reported."""
+    fake.glas(tmp_path / "raw")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare("glas", tmp_path / "raw", tmp_path / "out")
+    folder = tmp_path / "raw" / "Warwick QU Dataset (Released 2016_07_08)"
+    (folder / "train_1.bmp").unlink()
+    with pytest.warns(UserWarning, match=r"1 mask file\(s\) have no image.*\(e\.g\. train_1_anno\.bmp\)"):
+        prepare("glas", tmp_path / "raw", tmp_path / "out2")

@@ -69,3 +69,50 @@ def test_acdc_volumes_spacing_minmax_and_patient_split(tmp_path: Path, fake, che
     assert image.min() == 0 and image.max() == 1
     assert np.array_equal(labels, fake.acdc_labels(3, 13))
     assert json.loads((done.out / "dataset.json").read_text())["labels"] == ["background", "rv", "myo", "lv"]
+
+
+def _mtunet_acdc(root: Path, fake) -> None:
+    """MT-UNet's preprocessed ACDC: 7 / 1 / 2 patients listed, train/valid slices, test volumes (keys img, label)."""
+    lists = {"train": range(1, 8), "valid": range(8, 9), "test": range(9, 11)}
+    (root / "lists_ACDC").mkdir(parents=True)
+    for name, patients in lists.items():
+        (root / name).mkdir()
+        entries = []
+        for p in patients:
+            for frame, number in (("ED", 1), ("ES", 12)):
+                image = np.random.default_rng(p).random((3, 12, 10)).astype(np.float32)
+                labels = fake.acdc_labels(p, number)
+                if name == "test":
+                    entries.append(f"case_{p:03d}_volume_{frame}.npz")
+                    np.savez(root / name / entries[-1], img=image, label=labels)
+                    continue
+                for k in range(3):
+                    entries.append(f"case_{p:03d}_slice{frame}_{k}.npz")
+                    np.savez(root / name / entries[-1], img=image[k], label=labels[k])
+        (root / "lists_ACDC" / f"{name}.txt").write_text("\n".join(entries) + "\n")
+
+
+def test_acdc_din_paper_reads_the_mtunet_lists_beside_the_nifti_release(tmp_path: Path, fake, check_processed) -> None:
+    fake.acdc(tmp_path / "raw" / "ACDC" / "database", n_patients=10)
+    _mtunet_acdc(tmp_path / "raw" / "ACDC_preprocessed", fake)
+    honest = prepare("acdc", tmp_path / "raw", tmp_path / "honest")
+    assert honest.layout == "acdc" and honest.split.sizes() == {"train": 14, "val": 2, "test": 4}
+    paper = prepare("acdc", tmp_path / "raw", tmp_path / "paper", protocol="din-paper")
+    info, rows = check_processed(paper.out, "acdc")
+    assert paper.layout == "acdc_mtunet" and info["split"]["role"] == "paper"
+    assert info["split"]["sizes"] == {"train": 14, "val": 2, "test": 4}
+    assert info["split"]["val"] == ["case_008_ED", "case_008_ES"]
+    assert info["split"]["test"] == ["case_009_ED", "case_009_ES", "case_010_ED", "case_010_ES"]
+    row = next(r for r in rows if r["id"] == "case_003_ES")
+    image, labels = np.load(paper.out / row["image"]), np.load(paper.out / row["mask"])
+    assert image.shape == (3, 12, 10) and np.array_equal(labels, fake.acdc_labels(3, 12))
+    assert np.allclose(image.max(), 1) and image.min() == 0  # the registry's per-volume min-max
+    with pytest.raises(ValueError, match=r"(?s)no known layout.*ACDC MT-UNet release.*din-paper protocol needs"):
+        prepare("acdc", tmp_path / "raw" / "ACDC", tmp_path / "nifti-only", protocol="din-paper")
+
+
+def test_acdc_mtunet_list_naming_a_missing_file_is_an_error(tmp_path: Path, fake) -> None:
+    _mtunet_acdc(tmp_path / "raw", fake)
+    (tmp_path / "raw" / "test" / "case_010_volume_ES.npz").unlink()
+    with pytest.raises(FileNotFoundError, match=r"test\.txt lists 1 files that are missing.*case_010_volume_ES"):
+        prepare("acdc", tmp_path / "raw", tmp_path / "out", protocol="din-paper")

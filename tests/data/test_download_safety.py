@@ -1,4 +1,4 @@
-"""Downloads and unpacking never lose data (issue 14): a truncated body records no checksum, user files survive."""
+"""Downloads and unpacking never lose data: a truncated body records no checksum, user files survive."""
 
 from __future__ import annotations
 

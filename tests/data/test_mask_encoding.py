@@ -1,4 +1,4 @@
-"""Binary datasets' mask encodings (issue 14): 0/1 and colour masks are converted, not emptied; odd ones are errors."""
+"""Binary datasets' mask encodings: 0/1 and colour masks are converted, not emptied; odd ones are errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 13's paper protocols: the official DCA split (sklearn, transcribed), DIN's, and `dca data splits`."""
+"""The paper protocols: the official DCA split (sklearn, transcribed), DIN's, and `dca data splits`."""
 
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ def test_entry_is_complete(name: str) -> None:
     assert spec.dims == 3 or spec.intensity.kind == "none"
 
 
-def test_issue_facts() -> None:
+def test_registry_facts_of_the_papers_datasets() -> None:
     registry = load_registry()
     assert set(REQUIRED) <= set(registry)
     assert registry["kvasir"].source.kind == registry["isic2018"].source.kind == "url"
@@ -96,3 +96,27 @@ def test_broken_registry_names_file_dataset_and_key(tmp_path: Path) -> None:
     path.write_text("datasets: [")
     with pytest.raises(ValueError, match=r"not valid YAML"):
         load_registry(path)
+
+
+@pytest.mark.parametrize(
+    ("replace", "message"),
+    [
+        ("layouts: [acdc_mtunet], selection: val", r"din-paper\.layouts: \['acdc_mtunet'\] are not layouts"),
+        ("layouts: [acdc_mtunet], selection: best", r"din-paper\.selection: 'best' is not one of"),
+    ],
+)
+def test_a_paper_protocol_names_its_layouts_and_selection(tmp_path: Path, replace: str, message: str) -> None:
+    text = (ROOT / "config" / "datasets.yaml").read_text()
+    assert "layouts: [acdc, acdc_mtunet]" in text and "layouts: [acdc_mtunet], selection: val" in text
+    if "best" not in replace:
+        text = text.replace("layouts: [acdc, acdc_mtunet]", "layouts: [acdc]", 1)
+    path = tmp_path / "datasets.yaml"
+    path.write_text(text.replace("layouts: [acdc_mtunet], selection: val", replace, 1))
+    with pytest.raises(ValueError, match=message):
+        load_registry(path)
+    acdc = get_dataset("acdc").protocol("din-paper")
+    assert (acdc.layouts, acdc.selection, get_dataset("synapse").protocol("din-paper").selection) == (
+        ("acdc_mtunet",),
+        "val",
+        "test",
+    )

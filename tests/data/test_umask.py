@@ -1,39 +1,14 @@
-"""Outputs honour the umask (issue 14, "Sharing on a cluster"): not 0600/0700 because of mkstemp/mkdtemp."""
+"""A prepared dataset honours the umask (group-readable on a shared cluster), and its stale staging goes."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from dca.data.convert import prepare
-from dca.utils.io import current_umask, staging_dir, write_json
-
-
-@pytest.fixture(params=[0o022, 0o002], ids=["umask022", "umask002"])
-def umask(request: pytest.FixtureRequest) -> Iterator[int]:
-    """Run the test under this umask."""
-    old = os.umask(request.param)
-    try:
-        yield request.param
-    finally:
-        os.umask(old)
 
 
 def mode(path: Path) -> int:
     return path.stat().st_mode & 0o777
-
-
-def test_current_umask_reads_without_changing(umask: int) -> None:
-    assert current_umask() == umask and current_umask() == umask
-
-
-def test_atomic_files_and_staging_folders(tmp_path: Path, umask: int) -> None:
-    write_json(tmp_path / "a" / "x.json", {"k": 1})
-    assert mode(tmp_path / "a" / "x.json") == 0o666 & ~umask
-    assert mode(staging_dir(tmp_path, "target")) == 0o777 & ~umask
 
 
 def test_prepared_dataset_is_readable_by_the_group(tmp_path: Path, fake, umask: int) -> None:

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from dca.cli import main
-from dca.data.loader import dataset_info, load_case
 from dca.layout import EVAL_METRICS, EVAL_PER_CASE, PREDICTIONS_DIR, RunDir
+from dca.processed import dataset_info, load_case
 from dca.train.config import resolve_config
 from dca.train.loop import train
 

@@ -16,8 +16,9 @@ from torch import nn
 from dca.cli import main
 from dca.evaluate.run import evaluate_run
 from dca.layout import RunDir
+from dca.run_files import trained_config
 from dca.train.config import resolve_config
-from dca.train.loop import train, trained_config
+from dca.train.loop import train
 
 SPLITS = {"c1": "train", "c2": "train", "c3": "val", "c4": "test", "c5": "test"}
 DEPTH, SIDE = 5, 40

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from dca.bench.din import din_macs
 from dca.models import build_model
@@ -340,3 +341,33 @@ def test_encoder_weights_errors_name_the_keys(tmp_path):
         build_model("din-tiny", widths=[16, 32, 64, 128], encoder_weights=str(good))
     with pytest.raises(FileNotFoundError, match=r"missing\.pt.*huggingface\.co/timm/convnext_base"):
         build_model("din-tiny", encoder_weights=str(tmp_path / "missing.pt"))
+
+
+def test_imagenet_weights_come_from_the_hub_cache_and_are_reported(tmp_path, monkeypatch):
+    """``encoder_weights: imagenet`` reads timm's convnext_base file through huggingface_hub (here a tiny local
+    checkpoint stands in for the cache); the report names what loaded and what did not; offline without a cached
+    file the error names the file and the command that fetches it; check_model (meta device) fetches nothing."""
+    import huggingface_hub
+
+    from dca.models import check_model
+    from dca.models.din.pretrained import IMAGENET_FILE, IMAGENET_REPO
+
+    torch.manual_seed(0)
+    path = tmp_path / "model.safetensors"
+    save_file(_timm_convnext(**TINY_CONVNEXT).state_dict(), str(path))
+    asked = []
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda repo, name: asked.append((repo, name)) or str(path))
+    model = build_model("din-tiny", img_size=SIZE, encoder_weights="imagenet")
+    assert asked == [(IMAGENET_REPO, IMAGENET_FILE)]
+    report = model.weights_report
+    assert len(report) == 3 and report[0].startswith(f"encoder 0: loaded 50 of its 64 tensors from {path}")
+    assert "edge_pools." in report[0] and "stem.0.weight" in report[0] and "stem.0.weight" in report[2]
+    assert not hasattr(build_model("din-tiny", img_size=SIZE, encoder_weights="none"), "weights_report")
+
+    def offline(repo: str, name: str) -> str:
+        raise huggingface_hub.errors.LocalEntryNotFoundError("offline and not cached")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    check_model("din-tiny", options={"encoder_weights": "imagenet"}, img_size=SIZE)  # no fetch on meta
+    with pytest.raises(FileNotFoundError, match=rf"(?s)imagenet needs {IMAGENET_FILE}.*hf_hub_download.*=none"):
+        build_model("din-tiny", img_size=SIZE, encoder_weights="imagenet")

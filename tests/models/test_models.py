@@ -216,6 +216,18 @@ def test_din_and_smp_forward_backward_shapes_and_gradients(name, dca, in_channel
     assert not dead, f"parameters without gradient: {dead}"
 
 
+@pytest.mark.parametrize("name", [*PAPER_MODELS, *OTHER_MODELS])
+def test_every_model_keeps_the_one_size_rule(name):
+    """Hosts, DIN and the smp U-Nets share one size rule (dca.models.base.SizedModel), named by their registry name."""
+    from dca.models.base import SizedModel
+
+    with torch.device("meta"):
+        model = build_model(name, img_size=64)
+    assert isinstance(model, SizedModel)
+    assert model.model_name == name
+    assert 64 % model.size_multiple == 0
+
+
 def test_invalid_img_size_is_rejected_at_construction():
     with pytest.raises(ValueError, match="img_size"):
         build_model("unet", dca=True, img_size=100)
@@ -258,7 +270,7 @@ def test_smp_backbone_with_dca(tmp_path):
         ("din", False, {"ffn": "mlp"}, 224, r"din: ffn must be one of 'conv3x3-4c', 'conv1x1-2c'"),
         ("din", False, {}, 100, r"din: img_size 100x100 .*Nearest valid sizes: 96x96 or 104x104"),
         ("din", True, {}, 224, r"din: DIN has no DCA variant"),
-        ("din", False, {"encoder_weights": "imagenet"}, 224, r"weight names such as 'imagenet' are not supported"),
+        ("din", False, {"encoder_weights": "ssl"}, 224, r"weight names such as 'ssl' are not supported"),
         ("smp-unet-resnet18", True, {}, 40, r"smp-unet-resnet18: img_size 40x40 .*32x32 or 48x48"),
         ("smp-unet-resnet18", False, {"encoder_weights": "/nowhere/r18.pt"}, 224, r"r18\.pt' does not exist"),
         ("unet3d", False, {}, 224, r"unknown model 'unet3d'; known models: din, "),

@@ -1,5 +1,6 @@
 """Fake run folders of a small experiment group (two seeds, a baseline) and a tiny processed dataset.
 
+``config.yaml`` is a workflow config (the report reads its groups through :class:`dca.experiments.grid.Grid`).
 Group ``toy_table``: variants ``net`` (baseline), ``net-dca`` and ``net-cca`` on datasets ``toy``
 (binary) and ``organs`` (two classes). ``net-dca`` on ``toy`` was selected on the test split,
 ``net-cca`` lacks seed 1 on ``toy`` and every run on ``organs``. Group ``ghost`` has no runs.
@@ -18,6 +19,8 @@ import yaml
 from PIL import Image
 
 from dca.evaluate.protocol import aggregate
+from dca.experiments.config import load_config
+from dca.experiments.grid import Grid
 from dca.layout import RunDir, run_folder
 
 CASES = [f"c{i}" for i in range(8)]
@@ -106,6 +109,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "reported" / "toy_reported.csv").write_text(REPORTED)
     config = {
         "seeds": [0, 1],
+        "datasets": {"toy": {"registry": "synthetic-binary"}, "organs": {"registry": "synthetic-multiclass"}},
+        "training": {"dca": {}},
         "paths": {"runs": str(root / "runs"), "processed": str(root / "data"),
                   "tables": str(root / "tables"), "figures": str(root / "figures"),
                   "reported": str(root / "reported")},
@@ -125,3 +130,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }  # fmt: skip
     (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return root
+
+
+@pytest.fixture(scope="session")
+def grid(workspace: Path) -> Grid:
+    """The experiment grid of the workspace's config (what ``dca report`` reads)."""
+    return Grid(load_config(workspace / "config.yaml"))

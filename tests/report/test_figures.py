@@ -15,8 +15,9 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
 from PIL import Image
 
+from dca.experiments.grid import Grid
 from dca.layout import figure_files
-from dca.report.collect import GroupResults, collect_group, config_groups, load_config
+from dca.report.collect import GroupResults, collect_group, report_groups
 from dca.report.figures import (
     HOLDS_TEXT,
     MIN_DICE_SPAN,
@@ -34,9 +35,9 @@ from dca.report.figures import (
 
 
 @pytest.fixture(scope="module")
-def results(workspace: Path):
+def results(workspace: Path, grid: Grid):
     """The collected runs of the fake group."""
-    (group,) = config_groups(load_config(workspace / "config.yaml"), ["toy_table"])
+    (group,) = report_groups(grid, ["toy_table"])
     return collect_group(group, workspace / "runs")
 
 

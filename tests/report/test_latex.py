@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dca.report.collect import collect_group, config_groups, load_config
+from dca.experiments.grid import Grid
+from dca.report.collect import collect_group, report_groups
 from dca.report.tables import write_table
 
 PACKAGES = ["texlive-latex-base", "texlive-latex-recommended"]
@@ -38,9 +39,9 @@ def pdflatex() -> str:
     pytest.skip(message)
 
 
-def test_table_compiles(workspace: Path, tmp_path: Path, pdflatex: str) -> None:
+def test_table_compiles(workspace: Path, grid: Grid, tmp_path: Path, pdflatex: str) -> None:
     """The table inside a minimal document compiles without errors; the PDF renders (pdftoppm) when available."""
-    (group,) = config_groups(load_config(workspace / "config.yaml"), ["toy_table"])
+    (group,) = report_groups(grid, ["toy_table"])
     write_table(collect_group(group, workspace / "runs"), tmp_path, lambda message: None)
     (tmp_path / "doc.tex").write_text(DOCUMENT)
     command = [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "doc.tex"]

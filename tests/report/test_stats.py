@@ -10,14 +10,15 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from dca.report.collect import collect_group, config_groups, load_config
+from dca.experiments.grid import Grid
+from dca.report.collect import collect_group, report_groups
 from dca.report.stats import compare, wilcoxon
 
 
 @pytest.fixture(scope="module")
-def results(workspace: Path):
+def results(workspace: Path, grid: Grid):
     """The collected runs of the fake group."""
-    (group,) = config_groups(load_config(workspace / "config.yaml"), ["toy_table"])
+    (group,) = report_groups(grid, ["toy_table"])
     return collect_group(group, workspace / "runs")
 
 

@@ -10,15 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dca.report.collect import collect_group, config_groups, load_config
+from dca.experiments.grid import Grid
+from dca.report.collect import collect_group, report_groups
 from dca.report.stats import TEST_COLUMNS
 from dca.report.tables import build_table, escape, format_cell, format_p, notes, ranks, to_latex, write_table
 
 
 @pytest.fixture(scope="module")
-def results(workspace: Path):
+def results(workspace: Path, grid: Grid):
     """The collected runs of the fake group."""
-    (group,) = config_groups(load_config(workspace / "config.yaml"), ["toy_table"])
+    (group,) = report_groups(grid, ["toy_table"])
     return collect_group(group, workspace / "runs")
 
 
@@ -127,12 +128,12 @@ def test_all_test_selected_marks_the_header(results) -> None:
     assert r"$^\dagger$}" not in row_of(tex, "Net (DCA)") and r"$^\dagger$ &" not in row_of(tex, "Net")
 
 
-def test_a_missing_metric_counts_as_a_missing_seed(workspace: Path, tmp_path: Path) -> None:
-    """Issue 14: a seed whose metrics.json lacks a key was dropped from the mean while n_seeds still said 2."""
+def test_a_missing_metric_counts_as_a_missing_seed(workspace: Path, grid: Grid, tmp_path: Path) -> None:
+    """A seed whose metrics.json lacks a key is a missing seed, not dropped from the mean while n_seeds says 2."""
     import json
     import shutil
 
-    from dca.report.collect import collect_group, config_groups, load_config
+    from dca.report.collect import collect_group, report_groups
     from dca.report.tables import build_table
 
     runs = tmp_path / "runs"
@@ -141,7 +142,7 @@ def test_a_missing_metric_counts_as_a_missing_seed(workspace: Path, tmp_path: Pa
     data = json.loads(metrics.read_text())
     del data["iou"]
     metrics.write_text(json.dumps(data))
-    group = config_groups(load_config(workspace / "config.yaml"), ["toy_table"])[0]
+    group = report_groups(grid, ["toy_table"])[0]
     table = build_table(collect_group(group, runs), lambda _: None)
     cell = next(c for (v, col), c in table.cells.items() if v == "net" and col.dataset == "toy" and col.metric == "iou")
     assert (cell.n, cell.missing) == (1, (1,))
@@ -152,7 +153,7 @@ def test_a_missing_metric_counts_as_a_missing_seed(workspace: Path, tmp_path: Pa
 
 
 def test_a_cell_missing_a_seed_is_never_best(results) -> None:
-    """Issue 2: Net (DCA) loses seed 1 on toy yet keeps the highest mean; the bold goes to the best complete cell
+    """Net (DCA) loses seed 1 on toy yet keeps the highest mean; the bold goes to the best complete cell
     (Net (CCA), given its seed 1 here), the incomplete one is neither bold nor underlined and the note lists it."""
     runs = {k: r for k, r in results.runs.items() if k != ("toy", "net-dca", 1)}
     runs[("toy", "net-cca", 1)] = dataclasses.replace(results.runs[("toy", "net-cca", 0)], seed=1)

@@ -14,12 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dca.data.loader import default_workers, job_cpus
 from dca.layout import RunDir
 from dca.train import loop
 from dca.train.checkpoint import load_checkpoint
 from dca.train.config import resolve_config
 from dca.train.device import restore_scaler
+from dca.train.loader import default_workers, job_cpus
 from dca.train.lock import RunLockedError, run_lock
 
 QUIET = lambda _: None  # noqa: E731

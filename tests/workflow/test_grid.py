@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from dca.experiments import ConfigError, Grid, Run, check_config, validate_config
-from dca.experiments.aggregate import aggregate_group
 from dca.experiments.grid import as_protocols
+from dca.report.aggregate import aggregate_group
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,27 +38,27 @@ def full(full_config: dict[str, Any]) -> Grid:
 
 
 #: Training runs per group of the full matrix: the table's cells (datasets x variants) times 3 seeds
-#: (times 2 protocols, paper and honest, for DCA Tables 1 and 2).
+#: (times 2 protocols, paper and honest, for DCA Tables 1 and 2 and every DIN table).
 FULL_COUNTS = {
     "dca_table1": 5 * 12 * 3 * 2,
     "dca_table2": 2 * 5 * 3 * 2,
     "dca_table3": 2 * 4 * 3,
     "dca_table4": 2 * 3 * 3,
-    "din_table1": 1 * 1 * 3,
-    "din_table2": 1 * 1 * 3,
-    "din_table3": 1 * 6 * 3,
-    "din_table4": 1 * 6 * 3,
-    "din_table5": 1 * 4 * 3,
-    "din_table6": 1 * 4 * 3,
-    "din_table7": 1 * 3 * 3,
-    "din_table8": 1 * 2 * 3,
-    "din_table9": 1 * 3 * 3,
-    "din_table10": 1 * 3 * 3,
-    "din_table11": 1 * 2 * 3,
-    "din_table12": 1 * 2 * 3,
-    "din_table13": 2 * 1 * 3,
+    "din_table1": 1 * 1 * 3 * 2,
+    "din_table2": 1 * 1 * 3 * 2,
+    "din_table3": 1 * 6 * 3 * 2,
+    "din_table4": 1 * 6 * 3 * 2,
+    "din_table5": 1 * 4 * 3 * 2,
+    "din_table6": 1 * 4 * 3 * 2,
+    "din_table7": 1 * 3 * 3 * 2,
+    "din_table8": 1 * 2 * 3 * 2,
+    "din_table9": 1 * 3 * 3 * 2,
+    "din_table10": 1 * 3 * 3 * 2,
+    "din_table11": 1 * 2 * 3 * 2,
+    "din_table12": 1 * 2 * 3 * 2,
+    "din_table13": 2 * 1 * 3 * 2,
 }
-FULL_DISTINCT_RUNS = 489
+FULL_DISTINCT_RUNS = 564
 
 
 def test_full_matrix_counts(full: Grid, full_config: dict[str, Any]) -> None:
@@ -101,9 +101,34 @@ def test_din_run_config(full: Grid) -> None:
     no_bnd = full.run_config(Run("acdc", "din-no-bnd", 0))
     assert no_bnd["loss"] == {**din["loss"], "boundary": 0.0}
     only_e = full.run_config(Run("acdc", "din-only-e", 0))
-    assert only_e["data"]["inputs"] == ["fuzzy"] and only_e["model"]["options"] == {"fusion": "none"}
+    assert only_e["data"]["inputs"] == ["fuzzy"]
+    assert only_e["model"]["options"] == {"encoder_weights": "imagenet", "fusion": "none"}  # every DIN variant
     assert full.enhancements(Run("acdc", "din-i-he", 0)) == ["he"]
     assert ("acdc", "clahe") in full.enhanced_datasets() and ("glas", "fuzzy") not in full.enhanced_datasets()
+
+
+def test_din_paper_runs_select_and_train_as_merit(full: Grid) -> None:
+    """Synapse selects on its 12 test volumes (MERIT's trainer), ACDC, ISIC 2018 and ClinicDB on validation."""
+    selections = {}
+    for dataset in ("synapse@din-paper", "acdc@din-paper", "isic2018@din-paper", "clinicdb@din-paper"):
+        config = full.run_config(Run(dataset, "din", 0))
+        assert config["protocol"] == "paper" and config["preset"] == "din-paper"
+        assert config["optim"] == {"name": "adamw", "lr": 1e-4, "weight_decay": 1e-4, "scheduler": "none"}
+        assert (config["batch_size"], config["epochs"], config["data"]["size"]) == (3, 300, 224)
+        selections[dataset] = config["selection"]
+    assert selections == {
+        "synapse@din-paper": "test",
+        "acdc@din-paper": "val",
+        "isic2018@din-paper": "val",
+        "clinicdb@din-paper": "val",
+    }
+    assert full.run_config(Run("acdc", "din", 0))["optim"]["weight_decay"] == 0.01
+    assert full.dataset("acdc@din-paper").prepare_args() == (
+        "acdc --raw data/raw/acdc --out results/data/acdc@din-paper --protocol din-paper --overwrite"
+    )
+    assert full.table_datasets("din_table1") == ["synapse@din-paper", "synapse"]
+    assert full.table_datasets("din_table2") == ["acdc@din-paper", "acdc"]
+    assert full.table_datasets("din_table13") == ["clinicdb@din-paper", "clinicdb", "isic2018@din-paper", "isic2018"]
 
 
 def test_settings_merge_order(demo: dict[str, Any]) -> None:
@@ -192,7 +217,7 @@ def test_dataset_plans(full: Grid, demo_config: dict[str, Any]) -> None:
     clinicdb = full.dataset("clinicdb")
     assert clinicdb.fetch_command() == ""
     assert clinicdb.prepare_args() == "cvc --raw data/raw/cvc --out results/data/clinicdb --protocol din --overwrite"
-    assert full.datasets(["din_table13"]) == ["clinicdb", "isic2018"]
+    assert full.datasets(["din_table13"]) == ["clinicdb", "clinicdb@din-paper", "isic2018", "isic2018@din-paper"]
 
 
 def test_enhance_args(demo: dict[str, Any]) -> None:
@@ -277,13 +302,13 @@ def test_protocols_resolve_into_paper_datasets_and_run_configs(full: Grid) -> No
     plan = full.dataset("kvasir@dca-paper")
     assert plan.protocol == "dca-paper" and plan.raw == "data/raw/kvasir@dca-paper"  # downloaded: its own raw
     assert full.dataset("cvc@dca-paper").raw == "data/raw/cvc"  # manual: reads the honest twin's raw data
-    assert "synapse@dca-paper" in full.dataset_ids() and "acdc@din-paper" not in full.dataset_ids()
-    assert all("@" not in run.dataset for run in full.groups["din_table2"])
+    assert "synapse@dca-paper" in full.dataset_ids() and "acdc@din-paper" in full.dataset_ids()
+    assert all("@" not in run.dataset for run in full.groups["dca_table3"])
 
 
 def test_a_paper_protocol_the_registry_lacks_is_a_config_error(full_config: dict[str, Any]) -> None:
     config = copy.deepcopy(full_config)
-    config["experiments"]["din_table2"]["protocol"] = "paper"
+    config["datasets"]["acdc"]["registry"] = "synthetic-acdc"  # a registry entry without a paper protocol
     with pytest.raises(ConfigError, match=r"experiments.din_table2.protocol \(dataset acdc\).*no paper split"):
         Grid(config)
 

@@ -38,22 +38,23 @@ def test_lint_is_clean(wf: Any, configfile: str) -> None:
 def test_full_matrix_dry_run(wf: Any, tmp_path: Path, full_config: dict[str, Any]) -> None:
     """Every job of both papers is listed: one training and one evaluation job per distinct run."""
     counts = dry_run(wf, tmp_path, "--configfile", "config/config.yaml")
-    runs = 489  # tests/workflow/test_grid.py: FULL_DISTINCT_RUNS (paper + honest runs of DCA Tables 1 and 2)
+    runs = 564  # tests/workflow/test_grid.py: FULL_DISTINCT_RUNS (paper + honest runs of DCA Tables 1-2, DIN's)
     assert counts["train"] == counts["evaluate"] == counts["run_config"] == runs
     assert counts["prepare"] == len(full_config["datasets"]) + PAPER_DATASETS
-    assert counts["enhance"] == 6  # acdc: fuzzy, he, clahe (Table 4); synapse, clinicdb, isic2018: fuzzy
+    assert counts["enhance"] == 12  # x 2 protocols: acdc fuzzy, he, clahe (Table 4); synapse, clinicdb, isic2018 fuzzy
     groups = len(full_config["experiments"])
     assert counts["tables"] == counts["aggregate"] == counts["curves"] == groups
     assert sum(v for k, v in counts.items() if k.startswith("figures_")) == groups
 
 
-#: Datasets prepared a second time with their paper split (DCA Tables 1-2: glas, monuseg, cvc, kvasir, synapse).
-PAPER_DATASETS = 5
+#: Datasets prepared a second time with their paper split (DCA Tables 1-2: glas, monuseg, cvc, kvasir, synapse;
+#: DIN's din-paper: synapse, acdc, clinicdb, isic2018).
+PAPER_DATASETS = 9
 
 
 # One DCA group that runs both protocols and one DIN group with an enhanced input: the per-group counts of every
 # group are the grid's (tests/workflow/test_grid.py::test_full_matrix_counts); these check Snakemake agrees.
-@pytest.mark.parametrize(("group", "trainings"), [("dca_table2", 2 * 5 * 2 * 3), ("din_table4", 6 * 3)])
+@pytest.mark.parametrize(("group", "trainings"), [("dca_table2", 2 * 5 * 2 * 3), ("din_table4", 6 * 2 * 3)])
 def test_group_target_trains_cells_times_seeds(wf: Any, tmp_path: Path, group: str, trainings: int) -> None:
     """A group is a target; alone it trains exactly its table's cells times the protocols and the seeds."""
     counts = dry_run(wf, tmp_path, group, "--configfile", "config/config.yaml")

@@ -2,7 +2,8 @@
 
 The logic lives in dca.experiments (testable without Snakemake): Grid expands the experiment groups
 into runs (dataset, variant, seed) and resolves each run's `dca train` config; every file name of a
-run folder and of the results tree comes from dca.layout.
+run folder and of the results tree comes from dca.layout, every file name of a processed dataset from
+dca.processed.
 """
 
 from snakemake.utils import validate
@@ -11,6 +12,7 @@ from dca.enhance import METHODS
 from dca.experiments.config import SCHEMA_PATH, check_run_models, one_of_pattern
 from dca.experiments.grid import Grid, dump_yaml
 from dca.layout import aggregate_file, claims_files, config_digest, curves_file, figure_files, run_folder, table_files
+from dca.processed import ProcessedDir
 
 validate(config, str(SCHEMA_PATH))  # the schema shipped in the package (dca/resources)
 GRID = Grid(config)  # raises dca.experiments.ConfigError naming the key at fault
@@ -23,11 +25,12 @@ PROCESSED = PATHS["processed"]
 RUNS = PATHS["runs"]
 # The files of a run folder, as wildcard patterns (dca.layout.RunDir)
 RUN = run_folder(RUNS, "{dataset}", "{variant}", "{seed}")
+# The files of a processed dataset, as wildcard patterns (dca.processed.ProcessedDir)
+DATA = ProcessedDir(GRID.processed_dir("{dataset}"))
 # The validated config with its defaults, for `dca report`; named by its content hash so that a changed
 # config is a new file to make (and the report reruns), also without Snakemake's metadata.
 EFFECTIVE_TEXT = dump_yaml(GRID.effective_config())
-EFFECTIVE_DIR = "results/workflow"
-EFFECTIVE_CONFIG = f"{EFFECTIVE_DIR}/config-{config_digest(GRID.effective_config())}.yaml"
+EFFECTIVE_CONFIG = f"{PATHS['workflow']}/config-{config_digest(GRID.effective_config())}.yaml"
 # The software of every rule (documentation, and --software-deployment-method conda); by default
 # jobs run in the current environment (the project's .venv), which `make setup` creates.
 CONDA_ENV = "../../environment.yml"
@@ -74,13 +77,13 @@ def run_of(wildcards):
 
 
 def processed_index(dataset):
-    """The file that marks a processed dataset complete (index.csv is written last)."""
-    return f"{PROCESSED}/{dataset}/index.csv"
+    """The file that marks a processed dataset complete (its index, written last)."""
+    return str(ProcessedDir(GRID.processed_dir(dataset)).complete)
 
 
 def enhanced_marker(dataset, method):
     """The file that marks an enhanced copy of a dataset complete."""
-    return f"{PROCESSED}/{dataset}/enhanced/{method}.json"
+    return str(ProcessedDir(GRID.processed_dir(dataset)).enhanced_marker(method))
 
 
 def train_inputs(wildcards):
@@ -146,7 +149,7 @@ def claims_targets():
 
 
 #: The model benchmark's tables (DVC plots the CSV with the bar template).
-BENCH_FILES = ["results/bench/models.csv", "results/bench/models.json"]
+BENCH_FILES = [f"{PATHS['bench']}/models.csv", f"{PATHS['bench']}/models.json"]
 
 
 def bench_targets():

@@ -7,8 +7,8 @@ checkout of results/data without data/raw never makes Snakemake rebuild the data
 
 rule prepare:
     output:
-        index=f"{PROCESSED}/{{dataset}}/index.csv",
-        info=f"{PROCESSED}/{{dataset}}/dataset.json",
+        index=str(DATA.index),
+        info=str(DATA.info),
     log:
         "logs/data/{dataset}.log",
     benchmark:

@@ -3,9 +3,9 @@
 
 rule enhance:
     input:
-        ancient(f"{PROCESSED}/{{dataset}}/index.csv"),
+        ancient(str(DATA.complete)),
     output:
-        f"{PROCESSED}/{{dataset}}/enhanced/{{method}}.json",
+        str(DATA.enhanced_marker("{method}")),
     log:
         "logs/enhance/{dataset}/{method}.log",
     benchmark:
@@ -17,7 +17,10 @@ rule enhance:
         **rule_resources("enhance"),
     params:
         data=lambda wildcards: GRID.processed_dir(wildcards.dataset),
+        record=lambda wildcards: str(
+            ProcessedDir(GRID.processed_dir(wildcards.dataset)).enhanced_params(wildcards.method)
+        ),
         args=lambda wildcards: GRID.enhance_args(wildcards.method),
     shell:
-        "dca enhance {wildcards.method} --data {params.data} {params.args} > {log} 2>&1 && "
-        "cp {params.data}/enhanced/{wildcards.method}/params.json {output}"
+        "dca enhance {wildcards.method} --data {params.data:q} {params.args} > {log:q} 2>&1 && "
+        "cp {params.record:q} {output:q}"

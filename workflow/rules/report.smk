@@ -1,7 +1,8 @@
 """Report: aggregate test scores (DVC metrics), training curves (DVC plots), tables and figures per group.
 
-All local rules (cheap, read many small files). `dca report` reads results/workflow/config-<hash>.yaml,
-the validated config with its defaults, so that --config overrides reach the report too.
+All local rules (cheap, read many small files). `dca report` reads <paths.workflow>/config-<hash>.yaml,
+the validated config with its defaults, so that --config overrides reach the report too; each command's
+output root is the config's `paths` (file names: dca.layout).
 """
 
 # The per-group files of the aggregate and curves rules, as wildcard patterns (dca.layout)
@@ -36,7 +37,7 @@ rule aggregate:
     conda:
         CONDA_ENV
     shell:
-        "dca experiments aggregate {input.config} --group {wildcards.group} --out {output} > {log} 2>&1"
+        "dca report aggregate --config {input.config:q} --groups {wildcards.group} > {log} 2>&1"
 
 
 rule curves:
@@ -51,7 +52,7 @@ rule curves:
     conda:
         CONDA_ENV
     shell:
-        "dca experiments curves {input.config} --group {wildcards.group} --out {output} > {log} 2>&1"
+        "dca report curves --config {input.config:q} --groups {wildcards.group} > {log} 2>&1"
 
 
 TABLE_TEX, TABLE_CSV, TABLE_TESTS = (str(path) for path in table_files(PATHS["tables"], "{group}"))

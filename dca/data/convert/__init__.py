@@ -23,7 +23,7 @@ from dca.data.splits import Split, make_split
 #: layout name (as used in the registry) -> module
 LAYOUTS = {
     name: f"dca.data.convert.{name}"
-    for name in ("kvasir", "cvc", "isic", "glas", "monuseg", "acdc", "synapse_npz", "synapse_raw")
+    for name in ("kvasir", "cvc", "isic", "glas", "monuseg", "acdc", "acdc_mtunet", "synapse_npz", "synapse_raw")
 }
 
 
@@ -44,8 +44,8 @@ def layout_module(name: str) -> ModuleType:
     return importlib.import_module(LAYOUTS[name])
 
 
-def find_layout(spec: DatasetSpec, raw: Path) -> tuple[str, Path]:
-    """The first of the dataset's layouts found in ``raw`` (itself or up to two levels down) and its root."""
+def find_layout(spec: DatasetSpec, raw: Path, layouts: tuple[str, ...] = ()) -> tuple[str, Path]:
+    """The first of ``layouts`` (default: the dataset's) found in ``raw`` (itself or two levels down) and its root."""
     if raw.is_file():
         raise ValueError(
             f"{raw} is a file, not a folder; unpack it first: "
@@ -53,11 +53,11 @@ def find_layout(spec: DatasetSpec, raw: Path) -> tuple[str, Path]:
         )
     if not raw.is_dir():
         raise spec.missing(raw)
-    for name in spec.layouts:
+    for name in layouts or spec.layouts:
         root = search(raw, layout_module(name).detect)
         if root is not None:
             return name, root
-    expected = "\n".join(f"  {layout_module(n).EXPECTED}" for n in spec.layouts)
+    expected = "\n".join(f"  {layout_module(n).EXPECTED}" for n in layouts or spec.layouts)
     raise ValueError(
         f"dataset {spec.name!r}: no known layout in {raw} (searched it and two levels down).\n"
         f"Found:\n{describe(raw)}\nExpected one of:\n{expected}\nHow to get it: {spec.source.steps}"
@@ -77,7 +77,7 @@ def prepare(
     raw, out = Path(raw), Path(out)
     chosen = spec.resolve(protocol, spec.default_protocol) if protocol else spec.protocol()
     check_target(out, overwrite)
-    layout, root = find_layout(spec, raw)
+    layout, root = find_layout(spec, raw, chosen.layouts)
     module = layout_module(layout)
     cases = module.cases(root, spec)
     encoding = None

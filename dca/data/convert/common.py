@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -148,11 +149,35 @@ def load_pair(image: Path, mask: Path, spec: DatasetSpec) -> Sample:
     )
 
 
+#: Masks without an image named in the warning that reports them.
+ORPHANS_SHOWN = 3
+
+
+def _warn_orphan_masks(
+    masks: dict[str, Path], images: list[Path], mask_dir: Path, mask_stem: Callable[[str], str]
+) -> None:
+    """Warn about the files of ``mask_dir`` named as a mask (``mask_stem`` adds a suffix, maybe none, to an image's
+    stem) whose image is not among ``images``: preparing leaves them out, which a user should know."""
+    suffix, wanted, sources = mask_stem(""), {mask_stem(i.stem) for i in images}, set(images)
+    unpaired = (p for stem, p in masks.items() if stem.endswith(suffix) and stem not in wanted)
+    orphans = sorted(p for p in unpaired if p not in sources)
+    if orphans:
+        names = ", ".join(p.name for p in orphans[:ORPHANS_SHOWN])
+        warnings.warn(
+            f"{mask_dir}: {len(orphans)} mask file(s) have no image and are skipped (e.g. {names}); "
+            "add their images or remove them",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def paired_cases(
     images: list[Path], mask_dir: Path, spec: DatasetSpec, mask_stem: Callable[[str], str] = str
 ) -> list[Case]:
-    """One case per image, its mask being ``mask_dir/<mask_stem(stem)>.<any image suffix>``."""
+    """One case per image, its mask being ``mask_dir/<mask_stem(stem)>.<any image suffix>``; masks without an
+    image are skipped with a warning (their number and a few names)."""
     masks = {p.stem: p for p in list_files(mask_dir, IMAGE_SUFFIXES)}
+    _warn_orphan_masks(masks, images, mask_dir, mask_stem)
     cases = []
     for image in images:
         mask = masks.get(mask_stem(image.stem))

@@ -1,7 +1,7 @@
 """The single writer of the processed format (docs/processed-format.md), shared by every converter.
 
 Cases are decoded and written by a thread pool (twice the cores: decoders and fsync release the GIL)
-into a temporary sibling folder, each file atomically; dataset.json and then index.csv come last,
+into a temporary sibling folder, each file atomically; the description and then the index come last,
 and the folder is renamed into place only when everything succeeded. Any error removes the
 temporary folder, so no partial output remains.
 """
@@ -22,6 +22,7 @@ from PIL import Image
 from dca.data.convert.common import Case, Sample
 from dca.data.registry import DatasetSpec
 from dca.data.splits import Split
+from dca.processed import INDEX_COLUMNS, ProcessedDir
 from dca.utils.io import atomic_path, save_npy, staging_dir, trash_name, write_json, write_text
 from dca.utils.progress import track
 
@@ -29,7 +30,6 @@ from dca.utils.progress import track
 PNG_COMPRESSION = 1
 #: share of empty masks in a subset above which preparing warns (a sign of a mis-read mask encoding)
 EMPTY_WARN_SHARE = 0.2
-INDEX_COLUMNS = ("id", "split", "image", "mask", "height", "width", "depth", "spacing_z", "spacing_y", "spacing_x")
 
 
 def check_target(out: Path, overwrite: bool) -> None:
@@ -69,16 +69,15 @@ def _save_png(path: Path, array: np.ndarray) -> None:
 
 
 def _write_case(case: Case, spec: DatasetSpec, subset: str, staging: Path) -> tuple[dict[str, object], bool]:
-    """Decode, check and write one case; return its index.csv row and whether its mask is empty."""
+    """Decode, check and write one case; return its index row and whether its mask is empty."""
     sample = case.load()
     _check(sample, spec, case)
+    image_rel, mask_rel = ProcessedDir.case_files(case.id, spec.dims)
     if spec.dims == 2:
-        image_rel, mask_rel = f"images/{case.id}.png", f"masks/{case.id}.png"
         _save_png(staging / image_rel, sample.image)
         _save_png(staging / mask_rel, sample.mask)
         depth, (height, width) = 1, sample.mask.shape
     else:
-        image_rel, mask_rel = f"volumes/{case.id}_image.npy", f"volumes/{case.id}_label.npy"
         save_npy(staging / image_rel, sample.image.astype(np.float32))
         save_npy(staging / mask_rel, sample.mask.astype(np.uint8))
         depth, height, width = sample.mask.shape
@@ -110,8 +109,8 @@ def _warn_empty(name: str, rows: list[dict[str, object]], empties: dict[str, lis
             )
 
 
-def _index_csv(rows: list[dict[str, object]]) -> str:
-    """index.csv text, rows sorted by id."""
+def _index_text(rows: list[dict[str, object]]) -> str:
+    """The index's text, rows sorted by id."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=INDEX_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -171,8 +170,8 @@ def write_processed(
             **(units or {}),
             "source": source,
         }
-        write_json(staging / "dataset.json", description)
-        write_text(staging / "index.csv", _index_csv(rows))
+        write_json(ProcessedDir(staging).info, description)
+        write_text(ProcessedDir(staging).index, _index_text(rows))
         _publish(staging, out)
         _warn_empty(spec.name, rows, empties)
     except BaseException:

@@ -20,8 +20,9 @@ tests. Options, every one an ablation of the paper (defaults = the paper's model
   (Table 5) and Table 3's first row under both readings.
 - ``ffn``: ``"conv3x3-4c"`` (ours, the parameter budget) or ``"conv1x1-2c"`` (the paper's words), Eq. 4-5.
 - ``gsa_gate``: ``"pixel"`` (Eq. 6, channel mean per position) or ``"channel"`` (mean per channel), Eq. 6.
-- ``encoder_weights``: a local timm/torchvision ConvNeXt-base state dict for both encoders
-  (``dca.models.din.pretrained``).
+- ``encoder_weights``: ``"imagenet"`` (timm's ImageNet ``convnext_base``, from the Hugging Face cache or downloaded),
+  a local timm/torchvision ConvNeXt-base state dict for both encoders, or None / ``"none"`` (from scratch); what
+  loaded is listed in ``model.weights_report`` (``dca.models.din.pretrained``).
 - ``directions``: ``"both"`` (F_IE + F_EI), ``"ie"`` or ``"ei"`` (uni-directional, Table 7).
 - ``feature_merging``, ``attention``, ``global_spatial_attention``: DIFM parts (b), (a), (c) of Table 3.
 - ``decoder``: ``"mlp"`` (SegFormer) or ``"emcad"`` (Tables 11-12).
@@ -37,13 +38,13 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor, nn
 
+from dca.models.base import SizedModel
 from dca.models.din.decoders import MLPDecoder
 from dca.models.din.difm import DIFM, DIRECTIONS, FFNS, GSA_GATES, SELF_ATTENTION
 from dca.models.din.emcad import EMCADDecoder
 from dca.models.din.encoder import ConvNeXtEncoder
-from dca.models.din.pretrained import WEIGHTS_ADVICE, load_convnext_weights
+from dca.models.din.pretrained import IMAGENET, WEIGHTS_ADVICE, building_on_meta, imagenet_file, load_convnext_weights
 from dca.models.registry import register_model, reject_unknown
-from dca.models.sizes import check_size
 from dca.models.weights import weights_file
 
 FUSIONS = ("layer", "input", "none")
@@ -130,7 +131,7 @@ def _positive_int(value: object) -> bool:
     return _int_in(value, 1, float("inf"))
 
 
-class DIN(nn.Module):
+class DIN(SizedModel):
     """DIN with every ablation of the paper selected by a :class:`DINConfig`."""
 
     def __init__(
@@ -146,8 +147,7 @@ class DIN(nn.Module):
         self.config = config
         self.model_name = name
         stages = config.stages
-        self.size_multiple = 2 ** (stages - 1)  # a 2x pooling before each stage after the first (stride-1 stem)
-        check_size(name, img_size, img_size, self.size_multiple, what="img_size")
+        self.set_size_rule(2 ** (stages - 1), img_size)  # a 2x pooling before each stage but the first
         streams = 2 if config.fusion == "layer" else 1
         encoder_in = 2 * in_channels if config.fusion == "input" else in_channels
         edge_stages = config.num_difm if config.feature_merging else 0
@@ -184,7 +184,7 @@ class DIN(nn.Module):
         return 1 if self.config.fusion == "none" else 2
 
     def forward(self, image: Tensor, enhanced: Tensor | None = None) -> Tensor:
-        check_size(self.model_name, image.shape[-2], image.shape[-1], self.size_multiple)
+        self.check_input(image)
         streams = self._streams(image, enhanced)
         edges, shapes = zip(*(encoder(x) for encoder, x in zip(self.encoders, streams, strict=True)), strict=True)
         fused = [
@@ -237,11 +237,15 @@ def _build(
             f"{name}: DIN has no DCA variant (got dca=True); its skip fusion is the DIFM (options fusion, num_difm)"
         )
     options = dict(options)
-    weights = weights_file(name, options.pop("encoder_weights", None), WEIGHTS_ADVICE)
+    value = options.pop("encoder_weights", None)
+    named = isinstance(value, str) and value.lower() in (IMAGENET, "none")
+    weights = None if named else weights_file(name, value, WEIGHTS_ADVICE)
     config = DINConfig.from_options(name, {**preset, **options}, extra=("encoder_weights",))
     model = DIN(in_channels, num_classes, config, img_size=img_size, name=name)
+    if named and value.lower() == IMAGENET and not building_on_meta():  # check_model downloads nothing
+        weights = imagenet_file()
     if weights is not None:
-        load_convnext_weights(model.encoders, weights)
+        model.weights_report = load_convnext_weights(model.encoders, weights)
     return model
 
 

@@ -1,4 +1,5 @@
-"""ImageNet ConvNeXt weights into DIN's encoders (``encoder_weights: PATH``), from a local timm or torchvision file.
+"""ImageNet ConvNeXt weights into DIN's encoders: ``encoder_weights: imagenet`` (timm's ``convnext_base`` through
+the Hugging Face cache, downloaded when missing and online) or ``PATH``, a local timm or torchvision file.
 
 Our encoder's ``stages`` are timm's ``ConvNeXtStage`` modules under timm's names, so a timm ``convnext_base``
 state dict maps key for key; torchvision's ``convnext_base`` names the same tensors differently (``features.*``,
@@ -20,17 +21,24 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import torch
 from torch import Tensor, nn
 
 from dca.models.weights import read_state_dict
 
 WEIGHTS_ADVICE = (
-    "No weights are downloaded here. Get an ImageNet ConvNeXt-base state dict elsewhere, e.g. timm's "
+    "Give encoder_weights=imagenet (timm's convnext_base through the Hugging Face cache), none (from scratch), or a "
+    "local ImageNet ConvNeXt-base state dict, e.g. timm's "
     "model.safetensors from https://huggingface.co/timm/convnext_base.fb_in22k_ft_in1k (or save "
     "timm.create_model('convnext_base', pretrained=True).state_dict()), or torchvision's "
     "convnext_base-6075fbad.pth (torchvision.models.ConvNeXt_Base_Weights.IMAGENET1K_V1), and pass the local "
     "file as encoder_weights=<path>."
 )
+#: The ``encoder_weights`` name of timm's ImageNet ConvNeXt-base (the checkpoint ``timm.create_model("convnext_base",
+#: pretrained=True)`` loads), and where it is on the Hugging Face hub.
+IMAGENET = "imagenet"
+IMAGENET_REPO = "timm/convnext_base.fb_in22k_ft_in1k"
+IMAGENET_FILE = "model.safetensors"
 NOT_LOADABLE = re.compile(r"^(stem\.0\.|head\.|features\.0\.0\.|classifier\.)")  # stem conv and classifier
 # torchvision block layers -> timm names: block.0 depth-wise conv, block.2 LayerNorm, block.3/5 the MLP.
 _TV_BLOCK = {"0": "conv_dw", "2": "norm", "3": "mlp.fc1", "5": "mlp.fc2"}
@@ -95,10 +103,43 @@ def encoder_state(state: dict[str, Tensor], encoder: nn.Module, source: str) -> 
     return mapped
 
 
-def load_convnext_weights(encoders: nn.ModuleList, path: str | Path) -> None:
-    """Load a local ConvNeXt state dict into every encoder (the stem conv and edge pooling layers stay initialised)."""
+def imagenet_file() -> Path:
+    """timm's ImageNet ConvNeXt-base file from the Hugging Face cache (downloaded into it when online)."""
+    from huggingface_hub import constants, hf_hub_download
+
+    try:
+        return Path(hf_hub_download(IMAGENET_REPO, IMAGENET_FILE))
+    except Exception as err:  # offline and not cached, or the hub refused: the same remedy either way
+        fetch = f"huggingface_hub.hf_hub_download('{IMAGENET_REPO}', '{IMAGENET_FILE}')"
+        command = f'python -c "import huggingface_hub; {fetch}"'
+        raise FileNotFoundError(
+            f"din: encoder_weights={IMAGENET} needs {IMAGENET_FILE} of https://huggingface.co/{IMAGENET_REPO}, "
+            f"which is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and could not be downloaded "
+            f"({type(err).__name__}: {err}). On a machine with internet run `{command}` and copy the cache here "
+            "(or point HF_HOME at it), or pass the file as encoder_weights=<path>; encoder_weights=none trains from "
+            "scratch."
+        ) from err
+
+
+def building_on_meta() -> bool:
+    """Whether modules are being built on the meta device (``dca.models.check_model``: nothing is read there)."""
+    return torch.empty(0).is_meta
+
+
+def load_convnext_weights(encoders: nn.ModuleList, path: str | Path) -> list[str]:
+    """Load a ConvNeXt state dict into every encoder (the stem conv and edge pooling layers stay initialised);
+    returns the log lines that say which tensors loaded and which did not."""
     state = read_state_dict(path)
-    for encoder in encoders:
+    report: list[str] = []
+    for index, encoder in enumerate(encoders):
         mapped = encoder_state(state, encoder, str(path))
         if not any(p.is_meta for p in encoder.parameters()):  # on the meta device (check_model) checking is all
             encoder.load_state_dict(mapped, strict=False)
+        left = sorted(k for k in encoder.state_dict() if k not in mapped)
+        report.append(
+            f"encoder {index}: loaded {len(mapped)} of its {len(mapped) + len(left)} tensors from {path}; "
+            f"left at initialisation: {_listed(left, len(left))}"
+        )
+    skipped = sorted(k for k in state if NOT_LOADABLE.match(k))
+    report.append(f"not loaded from the file (DIN's stem conv differs, DIN has no classifier): {_listed(skipped)}")
+    return report

@@ -24,6 +24,11 @@ from dca.train.config import LossConfig
 from dca.train.losses import SegmentationLoss
 
 
+@pytest.fixture(autouse=True)
+def _isolated(isolated_torch: None) -> None:
+    """Every test runs isolated (see ``isolated_torch`` in tests/conftest.py)."""
+
+
 @pytest.fixture(scope="module")
 def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A prepared synthetic binary dataset of 10 cases (7 train)."""

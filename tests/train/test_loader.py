@@ -1,10 +1,12 @@
-"""Tests of dca.data.loader on small processed datasets written directly in the processed format."""
+"""Tests of the training loader (dca.train.loader) and of the processed-dataset readers (dca.processed) on small
+processed datasets written directly in the processed format."""
 
 from __future__ import annotations
 
 import csv
 import json
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +14,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dca.data.loader import Augmentation, SegmentationDataset, dataset_info, load_case
+from dca.processed import ProcessedDir, dataset_info, load_case
+from dca.train.loader import Augmentation, SegmentationDataset
 
 SPLITS = {"a": "train", "b": "train", "c": "train", "d": "val", "e": "test"}
 ALWAYS = Augmentation(degrees=30.0, rotate_p=1.0, hflip_p=0.5, vflip_p=0.5)
@@ -151,6 +154,23 @@ def test_enhanced_loaded_and_missing_error(data2d: Path, data3d: Path) -> None:
     (data2d / "enhanced" / "invert" / "e.png").unlink()
     with pytest.raises(FileNotFoundError, match=r"e\.png"):
         SegmentationDataset(data2d, "test", size=16, enhanced=["invert"])
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_a_damaged_file_is_named_with_the_command_that_rewrites_it(tmp_path: Path, dims: int) -> None:
+    root = write_processed(tmp_path / "d", dims=dims)
+    damaged = root / ProcessedDir.case_files("b", dims)[1]
+    damaged.write_bytes(damaged.read_bytes()[:60])  # cut short, as by a full disk or a bad copy
+    fix = f"dca data prepare fixture --raw RAW --out {root} --overwrite"
+    with pytest.raises(ValueError, match=re.escape(f"{damaged}: damaged or unreadable") + ".*" + re.escape(fix)):
+        SegmentationDataset(root, "train", size=16)
+    root = write_processed(tmp_path / "e", dims=dims)
+    write_enhanced(root, "invert", dims=dims)
+    damaged = ProcessedDir(root).enhanced_file("invert", "e", dims)
+    damaged.write_bytes(b"")
+    fix = f"delete it and run `dca enhance invert --data {root}` again"
+    with pytest.raises(ValueError, match=re.escape(f"{damaged}: damaged or unreadable") + ".*" + re.escape(fix)):
+        SegmentationDataset(root, "test", size=16, enhanced=["invert"])
 
 
 def test_a_typo_in_the_enhancement_method_is_unknown_not_missing(data2d: Path) -> None:

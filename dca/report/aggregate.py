@@ -1,7 +1,7 @@
 """The aggregate test scores of an experiment group: what ``dvc metrics`` shows and diffs.
 
 :func:`aggregate_group` reduces a group's evaluated runs to mean, standard deviation and count over
-seeds per (dataset, variant); ``dca experiments aggregate`` (the workflow's ``aggregate`` rule) writes
+seeds per (dataset, variant); ``dca report aggregate`` (the workflow's ``aggregate`` rule) writes
 it to ``<paths.aggregates>/<group>.json`` (:func:`dca.layout.aggregate_file`).
 """
 
@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from dca.experiments.grid import Grid
-from dca.utils.io import read_json, write_text
+from dca.layout import run_folder
+from dca.report.collect import read_metrics
+from dca.utils.io import write_text
 
 AGGREGATE_METRICS = ("dice", "iou", "hd95")
 
@@ -28,15 +30,16 @@ def _summary(values: list[float]) -> dict[str, float | int | None]:
     return {"mean": statistics.fmean(finite), "std": std, "n": len(finite)}
 
 
-def aggregate_group(grid: Grid, group: str) -> dict[str, Any]:
+def aggregate_group(grid: Grid, group: str, runs: str | Path | None = None) -> dict[str, Any]:
     """Mean and std over seeds of the test Dice, IoU and HD95 (units as evaluated: Dice/IoU in [0, 1]) of every
-    (dataset, variant) of ``group``'s runs, keyed ``<dataset>/<variant>`` by the runs' dataset id (a paper-protocol
-    run's ``<dataset>@<paper split>`` first) with flat numbers (``dice``, ``dice_std``, ..., ``n`` seeds with a
-    test Dice, ``dice_<class>`` per class): two levels, so ``dvc metrics show`` prints one readable column per
-    number. A run not evaluated yet, or whose metrics lack the Dice, counts as missing
-    (``missing``, not in ``n``); IoU or HD95 present for fewer seeds than ``n`` add ``<metric>_n``; a damaged
-    metrics file is an error naming it. ``hd95_undefined`` carries the test cases whose HD95 was skipped (summed
-    over seeds), so a mean over fewer cases is visible."""
+    (dataset, variant) of ``group``'s runs under ``runs`` (default: ``paths.runs``), keyed ``<dataset>/<variant>``
+    by the runs' dataset id (a paper-protocol run's ``<dataset>@<paper split>`` first) with flat numbers (``dice``,
+    ``dice_std``, ..., ``n`` seeds with a test Dice, ``dice_<class>`` per class): two levels, so ``dvc metrics
+    show`` prints one readable column per number. A run not evaluated yet, or whose metrics lack the Dice, counts
+    as missing (``missing``, not in ``n``); IoU or HD95 present for fewer seeds than ``n`` add ``<metric>_n``; a
+    damaged metrics file is an error naming it (:func:`dca.report.collect.read_metrics`). ``hd95_undefined``
+    carries the test cases whose HD95 was skipped (summed over seeds), so a mean over fewer cases is visible."""
+    root = grid.paths["runs"] if runs is None else runs
     cells = {(run.dataset, run.variant) for run in grid.groups[group]}
     results: dict[str, Any] = {}
     missing = 0
@@ -46,7 +49,7 @@ def aggregate_group(grid: Grid, group: str) -> dict[str, Any]:
                 continue
             scores: list[dict[str, Any]] = []
             for seed in grid.config["seeds"]:
-                metrics = read_json(grid.run_dir(grid.run(dataset, variant, seed)).eval_metrics)
+                metrics = read_metrics(run_folder(root, dataset, variant, seed).eval_metrics)
                 if metrics is not None and _summary([metrics.get("dice")])["n"]:
                     scores.append(metrics)
                 else:
@@ -69,8 +72,8 @@ def aggregate_group(grid: Grid, group: str) -> dict[str, Any]:
     return {**results, "missing": missing}
 
 
-def write_aggregate(grid: Grid, group: str, out: str | Path) -> Path:
+def write_aggregate(grid: Grid, group: str, out: str | Path, runs: str | Path | None = None) -> Path:
     """Write :func:`aggregate_group` as JSON to ``out`` (atomically) and return the path."""
     path = Path(out)
-    write_text(path, json.dumps(aggregate_group(grid, group), indent=2, sort_keys=False) + "\n")
+    write_text(path, json.dumps(aggregate_group(grid, group, runs), indent=2, sort_keys=False) + "\n")
     return path

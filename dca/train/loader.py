@@ -1,11 +1,11 @@
-"""Torch dataset over the processed format (docs/processed-format.md), with a memory-mapped resize cache.
+"""Training's torch dataset over a processed dataset (:class:`dca.processed.ProcessedDir`), with a resize cache.
 
-On first use each split is resized once to ``size x size`` and cached as uint8 arrays under
-``root/cache/loader-<size>/`` (images (N, C, S, S), masks (N, S, S), one array per enhancement
+On first use each split is resized once to ``size x size`` and cached as uint8 arrays in the dataset's
+loader cache (``cache/loader-<size>/``: images (N, C, S, S), masks (N, S, S), one array per enhancement
 method); later datasets, DataLoader workers and concurrent runs memory-map the same files. The
-cache file names carry a hash of ``index.csv`` and of the size and mtime of every source file, so
+cache file names carry a hash of the index and of the size and mtime of every source file, so
 re-prepared data or re-run enhancements are picked up automatically. 3D datasets are served as 2D
-slices (intensities quantised to 256 levels in the cache); ``load_case`` gives whole volumes.
+slices (intensities quantised to 256 levels in the cache); :func:`dca.processed.load_case` gives whole volumes.
 
 Augmentation defaults follow the official DCA code (gorkemcanates/Dual-Cross-Attention,
 ``transforms/transforms.py``): rotation by a uniform angle in [-60, 60] degrees, horizontal flip
@@ -18,10 +18,8 @@ resumed run replays the same augmentation after ``set_epoch``.
 
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -35,9 +33,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
+from dca.enhance import check_method
+from dca.processed import SPLITS, ProcessedDir, dataset_info, read_index
 from dca.utils.io import save_npy
 
-SPLITS = ("train", "val", "test")
 _CACHE_VERSION = 1
 _CHUNK = 32  # slices resized at once when caching 3D volumes
 
@@ -66,38 +65,6 @@ def default_workers() -> int:
     return max(job_cpus() - 1, 0)
 
 
-def dataset_info(root: Path) -> dict[str, Any]:
-    """Return the parsed ``dataset.json`` of a processed dataset."""
-    path = Path(root) / "dataset.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {root} is not a processed dataset (run `dca data prepare`)")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def read_index(root: Path) -> list[dict[str, str]]:
-    """Return the rows of ``index.csv`` as string dicts (ids stay strings, e.g. "0001")."""
-    path = Path(root) / "index.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {root} is not a (complete) processed dataset")
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def load_case(root: Path, case_id: str) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float]]:
-    """Full-resolution image, label map and (z, y, x) spacing of one case, for evaluation.
-
-    3D: float32 (D, H, W) in [0, 1] and uint8 (D, H, W); 2D: uint8 (H, W[, 3]) and uint8 (H, W).
-    """
-    root = Path(root)
-    row = next((r for r in read_index(root) if r["id"] == case_id), None)
-    if row is None:
-        raise KeyError(f"case {case_id!r} not in {root / 'index.csv'}")
-    spacing = (float(row["spacing_z"]), float(row["spacing_y"]), float(row["spacing_x"]))
-    if int(dataset_info(root)["dims"]) == 3:
-        return np.load(root / row["image"]), np.load(root / row["mask"]), spacing
-    return np.asarray(Image.open(root / row["image"])), np.asarray(Image.open(root / row["mask"])), spacing
-
-
 # ---------------------------------------------------------------- cache building
 
 
@@ -123,9 +90,9 @@ def _read_png(path: Path, mode: str | None) -> np.ndarray:
 
 
 def _signature(root: Path, files: Sequence[Path], extra: str) -> str:
-    """Short hash of ``index.csv``, ``extra`` and the size/mtime of ``files``: the cache key."""
+    """Short hash of the index, ``extra`` and the size/mtime of ``files``: the cache key."""
     h = hashlib.sha1(f"v{_CACHE_VERSION}|{extra}".encode())
-    h.update((root / "index.csv").read_bytes())
+    h.update(ProcessedDir(root).index.read_bytes())
     for f in files:
         st = f.stat()
         h.update(f"|{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
@@ -134,13 +101,12 @@ def _signature(root: Path, files: Sequence[Path], extra: str) -> str:
 
 def _enhanced_files(root: Path, method: str, rows: Sequence[dict[str, str]], dims: int) -> list[Path]:
     """Paths of the enhanced copies of ``rows`` for ``method``; a FileNotFoundError naming the fix if any is missing."""
-    folder = root / "enhanced" / method
-    files = [folder / (f"{r['id']}_image.npy" if dims == 3 else f"{r['id']}.png") for r in rows]
+    processed = ProcessedDir(root)
+    folder = processed.enhanced_dir(method)
+    files = [processed.enhanced_file(method, r["id"], dims) for r in rows]
     missing = [f for f in files if not f.is_file()]
     if missing and not folder.is_dir():
-        from dca.enhance import check_method  # a typo (fuzzyy) is an unknown method, not a cache to build
-
-        check_method(method)
+        check_method(method)  # a typo (fuzzyy) is an unknown method, not a cache to build
     if missing:
         raise FileNotFoundError(
             f"{len(missing)} of {len(files)} enhanced image(s) for method {method!r} are missing under {folder} "
@@ -149,11 +115,24 @@ def _enhanced_files(root: Path, method: str, rows: Sequence[dict[str, str]], dim
     return files
 
 
-def _build_2d(sources: Sequence[Path], size: int, mode: str | None, *, label: bool) -> np.ndarray:
+#: What a file of a processed dataset that cannot be read raises (Pillow: OSError, SyntaxError; numpy: ValueError).
+_READ_ERRORS = (OSError, SyntaxError, ValueError, EOFError)
+
+
+def _damaged(path: Path, err: Exception, fix: str) -> ValueError:
+    """The error for an unreadable source file: the file, why, and ``fix``, the command that rewrites it."""
+    return ValueError(f"{path}: damaged or unreadable ({err}); {fix}")
+
+
+def _build_2d(sources: Sequence[Path], size: int, mode: str | None, *, label: bool, fix: str) -> np.ndarray:
     """Resize 2D PNGs (at least one) to (N, C, size, size) uint8 ((N, size, size) for labels)."""
     smalls = []
     for path in sources:
-        arr = torch.from_numpy(_read_png(path, mode).astype(np.float32))[None]
+        try:
+            pixels = _read_png(path, mode)
+        except _READ_ERRORS as err:
+            raise _damaged(path, err, fix) from err
+        arr = torch.from_numpy(pixels.astype(np.float32))[None]
         if label and arr.shape[1] != 1:
             raise ValueError(f"{path}: a label map must be single-channel, got {arr.shape[1]} channels")
         smalls.append(_to_uint8(_resize(arr, size, label=label))[0])
@@ -161,11 +140,14 @@ def _build_2d(sources: Sequence[Path], size: int, mode: str | None, *, label: bo
     return out[:, 0] if label else out
 
 
-def _build_3d(sources: Sequence[Path], size: int, *, label: bool) -> np.ndarray:
+def _build_3d(sources: Sequence[Path], size: int, *, label: bool, fix: str) -> np.ndarray:
     """Resize (D, H, W) volumes (at least one) slice-wise into (sum D, 1, S, S) uint8 ((sum D, S, S) for labels)."""
     parts = []
     for path in sources:
-        vol = np.load(path, mmap_mode="r")
+        try:
+            vol = np.load(path, mmap_mode="r")
+        except _READ_ERRORS as err:
+            raise _damaged(path, err, fix) from err
         for start in range(0, vol.shape[0], _CHUNK):
             chunk = torch.from_numpy(np.array(vol[start : start + _CHUNK], dtype=np.float32))[:, None]
             parts.append(_to_uint8(_resize(chunk if label else chunk * 255.0, size, label=label)))
@@ -194,18 +176,23 @@ def _prepare_split(
     key = _signature(root, images + masks, f"{split}|{size}")
     image_path, mask_path = cache / f"{split}_{key}_image.npy", cache / f"{split}_{key}_mask.npy"
     if not (image_path.is_file() and mask_path.is_file()):
+        fix = f"prepare the dataset again: `dca data prepare {info.get('name')} --raw RAW --out {root} --overwrite`"
         if dims == 3:
-            save_npy(image_path, _build_3d(images, size, label=False))
-            save_npy(mask_path, _build_3d(masks, size, label=True))
+            save_npy(image_path, _build_3d(images, size, label=False, fix=fix))
+            save_npy(mask_path, _build_3d(masks, size, label=True, fix=fix))
         else:
-            save_npy(image_path, _build_2d(images, size, mode, label=False))
-            save_npy(mask_path, _build_2d(masks, size, None, label=True))
+            save_npy(image_path, _build_2d(images, size, mode, label=False, fix=fix))
+            save_npy(mask_path, _build_2d(masks, size, None, label=True, fix=fix))
     enhanced = {}
     for method in methods:
         files = _enhanced_files(root, method, rows, dims)
         path = cache / f"{split}_{_signature(root, files, f'{split}|{size}|{method}')}_enh-{method}.npy"
         if not path.is_file():
-            build = _build_3d(files, size, label=False) if dims == 3 else _build_2d(files, size, None, label=False)
+            fix = f"delete it and run `dca enhance {method} --data {root}` again"
+            if dims == 3:
+                build = _build_3d(files, size, label=False, fix=fix)
+            else:
+                build = _build_2d(files, size, None, label=False, fix=fix)
             save_npy(path, build)
         enhanced[method] = path
     if dims == 3:
@@ -263,10 +250,10 @@ class SegmentationDataset(Dataset):
         if unknown:
             raise ValueError(f"unknown split(s) {unknown}; expected {SPLITS}")
         rows = read_index(self.root)
-        cache = Path(cache_dir) if cache_dir is not None else self.root / "cache" / f"loader-{size}"
+        cache = Path(cache_dir) if cache_dir is not None else ProcessedDir(self.root).loader_cache(size)
         by_split = {s: [r for r in rows if r["split"] == s] for s in self.splits}
         if not any(by_split.values()):
-            raise ValueError(f"{self.root / 'index.csv'} lists no case in split(s) {self.splits}")
+            raise ValueError(f"{ProcessedDir(self.root).index} lists no case in split(s) {self.splits}")
         self._parts = [
             _prepare_split(self.root, cache, split_rows, s, size, self.methods, self.info)
             for s, split_rows in by_split.items()
@@ -301,9 +288,10 @@ class SegmentationDataset(Dataset):
                 }
                 lengths = {len(a["image"]), len(a["mask"]), *(len(e) for e in a["enhanced"].values())}
                 if lengths != {len(part.ids)}:
+                    index_file = ProcessedDir(self.root).index
                     raise ValueError(
-                        f"cache of {part.image.name} holds {sorted(lengths)} items but index.csv lists "
-                        f"{len(part.ids)}; index.csv depth is wrong or the cache is stale (delete {part.image.parent})"
+                        f"cache of {part.image.name} holds {sorted(lengths)} items but {index_file} lists "
+                        f"{len(part.ids)}; its depth column is wrong or the cache is stale (delete {part.image.parent})"
                     )
                 arrays.append(a)
             self._arrays = arrays
