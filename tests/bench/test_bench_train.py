@@ -130,27 +130,31 @@ def test_gpu_check_smoke_subset_keeps_the_download_layout(tmp_path: Path) -> Non
 
 def test_gpu_check_table_puts_benchmark_figures_beside_test_dice() -> None:
     bench = {
-        (False, "bf16"): {"images_per_s": 3000.0, "images_per_s_real_data": 2900.0, "mfu": 0.3},
+        (False, "bf16"): {"images_per_s": 3000.0, "images_per_s_real_data": 2900.0, "mfu": 0.3, "mfu_datasheet": 0.24},
         (False, "bf16-compile"): {"images_per_s": 3500.0, "images_per_s_real_data": 3300.0, "mfu": 0.35},
     }
     runs = [
         {"dca": False, "precision": "bf16", "epochs": 50, "train_time_s": 40.0, "test_dice": 0.81},
         {"dca": True, "precision": "fp32", "epochs": 50, "train_time_s": 90.0, "test_dice": None},
     ]
-    table = gpu_check.final_table(runs, bench).set_index(["model", "precision"])
+    table = gpu_check.final_table(runs, bench, baseline=0.2).set_index(["model", "precision"])
     assert table.loc[("U-Net", "bf16"), "test_dice"] == 0.81 and table.loc[("U-Net", "bf16"), "mfu"] == 0.3
+    assert table.loc[("U-Net", "bf16"), "mfu_datasheet"] == 0.24
     assert table.loc[("U-Net", "bf16"), "paper_dice_200_epochs"] == pytest.approx(0.8299)
+    assert table.loc[("U-Net", "bf16"), "all_foreground_dice"] == 0.2
     assert pd.isna(table.loc[("U-Net", "bf16-compile"), "test_dice"])  # benchmarked, not trained
+    assert not table.loc[("U-Net", "bf16-compile"), "trained"]
     assert pd.isna(table.loc[("U-Net+DCA", "fp32"), "images_per_s"])  # trained, not benchmarked
 
 
 def test_gpu_check_runs_every_test_file_marked_cuda() -> None:
     """`make gpu-check` runs the tests marked ``cuda`` wherever they live, the no-host-sync check included."""
+    repo = Path(__file__).resolve().parents[2]
     command = gpu_check.cuda_tests_command("python3")
     assert command[:6] == ["python3", "-m", "pytest", "-q", "-m", "cuda"]
-    paths = [gpu_check.REPO / p for p in command[6:]]
-    assert all(p.exists() for p in paths) and gpu_check.REPO / "tests/train/test_cuda_sync.py" in paths
+    paths = [repo / p for p in command[6:]]
+    assert all(p.exists() for p in paths) and repo / "tests/train/test_cuda_sync.py" in paths
     marker = re.compile(r"^(pytestmark = .*|@)pytest\.mark\.cuda\b", re.MULTILINE)  # module-wide or per test
-    marked = [f for f in (gpu_check.REPO / "tests").rglob("test_*.py") if marker.search(f.read_text())]
+    marked = [f for f in (repo / "tests").rglob("test_*.py") if marker.search(f.read_text())]
     assert len(marked) >= 2
     assert [f for f in marked if not any(f == p or p in f.parents for p in paths)] == []

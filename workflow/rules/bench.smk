@@ -24,9 +24,9 @@ rule bench_models:
         size=config["bench"]["size"],
         repeats=config["bench"]["repeats"],
         memory="" if config["bench"]["memory"] else "--no-memory",
-        out=PATHS["bench"],
     shell:
         'if [ -z "{params.models}" ]; then echo "bench.models is []: benchmark skipped" > {log}; '
         "for f in {output}; do : > $f; done; "
         "else dca bench models --models {params.models} --batch {params.batch} --size {params.size} "
-        "--repeats {params.repeats} {params.memory} --threads {threads} --out {params.out:q} > {log} 2>&1; fi"
+        "--repeats {params.repeats} {params.memory} --threads {threads} --out $(dirname {output[0]:q}) "
+        "> {log} 2>&1; fi"
