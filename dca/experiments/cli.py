@@ -63,9 +63,13 @@ def run(args: argparse.Namespace) -> int:
         grid = Grid(load_config(args.config))
         command = args.experiments_command
         if command == "check":
-            from dca.experiments.config import check_run_models
+            from dca.data.registry import get_dataset
+            from dca.experiments.config import check_run_determinism, check_run_models
 
-            check_run_models({run_: grid.run_config(run_) for run_ in grid.runs()})
+            configs = {run_: grid.run_config(run_) for run_ in grid.runs()}
+            check_run_models(configs)
+            classes = {run_: get_dataset(grid.dataset(run_.dataset).registry).num_classes for run_ in configs}
+            check_run_determinism(configs, classes)
             print(f"{args.config}: valid; {len(grid.groups)} groups, {len(grid.runs())} distinct runs")
         elif command == "runs":
             for run_ in grid.runs(args.group):

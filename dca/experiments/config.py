@@ -261,6 +261,36 @@ def check_run_models(runs: Mapping[Any, dict[str, Any]]) -> None:
             ) from err
 
 
+def check_run_determinism(runs: Mapping[Any, dict[str, Any]], classes: Mapping[Any, int]) -> None:
+    """Refuse runs that ask for ``device.determinism: strict`` and may land on CUDA (``device: cuda`` or ``auto``)
+    while their model or loss uses an op without a deterministic CUDA kernel (:mod:`dca.train.determinism`);
+    ``classes`` gives each run's label count (background included). ``device: cpu`` runs are not refused."""
+    from dca.train.config import LossConfig, resolve_config
+    from dca.train.determinism import nondeterministic_cuda_ops, strict_refusal
+    from dca.train.losses import SegmentationLoss
+    from dca.train.setup import num_outputs
+
+    for run, config in runs.items():
+        device = config["device"]
+        if device.get("determinism") != "strict" or device.get("name") == "cpu":
+            continue
+        model, resolved = config["model"], resolve_config(config)
+        loss = SegmentationLoss(LossConfig(**config["loss"])) if config.get("loss") else None
+        ops = nondeterministic_cuda_ops(
+            model["name"],
+            dca=bool(model.get("dca")),
+            options=model.get("options") or {},
+            num_classes=num_outputs(["label"] * classes[run]),
+            img_size=config["data"]["size"],
+            inputs=len(resolved.data.inputs),
+            loss=loss,
+        )
+        if ops:
+            label = f"{model['name']}{'+DCA' if model.get('dca') else ''}"
+            where = f"variants.{run.variant} (run {run.dataset}/{run.variant}/seed{run.seed}, device {device['name']})"
+            raise ConfigError(str(strict_refusal(label, ops, where)))
+
+
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Read, validate (defaults filled) and check the workflow config at ``path`` (``overrides`` merged first)."""
     from dca.train.config import deep_merge

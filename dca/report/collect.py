@@ -2,7 +2,7 @@
 
 The groups come from the experiment grid (:class:`dca.experiments.grid.Grid`, the validated workflow config):
 the report reads no config of its own, and every output root is the config's ``paths``.
-A run folder (:class:`dca.layout.RunDir`, ``results/runs/<dataset>/<variant>/seed<k>/``) counts as
+A run folder (:class:`dca.layout.RunDir`, ``<paths.runs>/<dataset>/<variant>/seed<k>/``) counts as
 present when its ``eval/metrics.json`` exists; every other (dataset, variant, seed) of the group is listed as
 missing. Scores come back in report units: Dice and IoU in percent, HD95 as evaluated.
 

@@ -328,7 +328,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return result
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+def load_run_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Load a YAML run config from ``path`` and resolve it (preset, own keys, overrides)."""
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     if not isinstance(raw, dict):

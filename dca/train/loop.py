@@ -145,9 +145,31 @@ class Trainer:
         self.amp = amp_dtype(config.device, self.device)
         self.scaler = make_scaler(self.device, self.amp)
         self.criterion = SegmentationLoss(config.loss)
+        self._refuse_strict_on_cuda(in_channels)
         self.progress = TrainingState()
         self.saved: tuple[int, int] | None = None  # (epoch, step) that last.pt holds, None before it exists
         self.losses = LossSum(0.0, self.device)
+
+    def _refuse_strict_on_cuda(self, in_channels: int) -> None:
+        """Under ``determinism: strict`` on CUDA, stop before any training when the model or the loss uses an op
+        without a deterministic CUDA kernel (torch would raise at the first step that reaches it)."""
+        if self.device.type != "cuda" or self.determinism != "strict":
+            return
+        from dca.train.determinism import nondeterministic_cuda_ops, strict_refusal
+
+        model = self.config.model
+        ops = nondeterministic_cuda_ops(
+            model.name,
+            dca=model.dca,
+            options=model.options,
+            in_channels=in_channels,
+            num_classes=setup.num_outputs(self.train_set.info["labels"]),
+            img_size=self.config.data.size,
+            inputs=len(self.config.data.inputs),
+            loss=self.criterion,
+        )
+        if ops:
+            raise strict_refusal(f"{model.name}{'+DCA' if model.dca else ''}", ops, str(self.run_dir))
 
     # ------------------------------------------------------------------ state
 

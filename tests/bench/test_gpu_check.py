@@ -106,8 +106,8 @@ def test_missing_kvasir_names_every_place_looked_and_the_recipe(tmp_path: Path) 
         gpu_check.main(["--cpu-smoke", "--kvasir", str(places[0]), "--work", str(tmp_path / "work")])
 
 
-def test_cuda_test_selections_name_collected_tests_and_cover_them_all() -> None:
-    """The core and compile selections are real node ids; with the rest they run every ``cuda`` test once."""
+def test_cuda_test_selections_name_collected_tests() -> None:
+    """The core and compile selections are node ids pytest collects (the rest: every other ``cuda`` test)."""
     out = subprocess.run(
         [
             sys.executable,

@@ -134,3 +134,12 @@ def test_metrics_with_null_or_nan_scores_are_read(tmp_path: Path) -> None:
     assert read_metrics(path) is None
     path.write_text(json.dumps({"dice": 0.9, "hd95": float("nan"), "iou": None, "selection": "val", "per_class": {}}))
     assert read_metrics(path)["dice"] == 0.9
+
+
+def test_schema_lists_the_named_metrics() -> None:
+    """A group's ``metrics`` may name exactly the scores the report can tabulate (one list, checked by the schema)."""
+    from dca.experiments.config import load_schema
+    from dca.report.collect import NAMED_METRICS
+
+    group = load_schema()["properties"]["experiments"]["additionalProperties"]["properties"]
+    assert tuple(group["metrics"]["items"]["enum"]) == NAMED_METRICS

@@ -10,7 +10,7 @@ import yaml
 from dca.train.config import (
     PRESETS,
     dump_config,
-    load_config,
+    load_run_config,
     parse_overrides,
     resolve_config,
 )
@@ -43,10 +43,10 @@ def test_own_keys_and_overrides_beat_the_preset() -> None:
     assert cfg.model.options == {"width": 0.25} and cfg.device.amp == "bf16"
 
 
-def test_load_config_and_resolved_round_trip(tmp_path: Path) -> None:
+def test_load_run_config_and_resolved_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
     path.write_text(yaml.safe_dump({**BASE, "preset": "dca-synapse", "selection": "test"}))
-    cfg = load_config(path)
+    cfg = load_run_config(path)
     assert cfg.selection == "test" and cfg.batch_size == 24
     assert resolve_config(yaml.safe_load(dump_config(cfg))) == cfg
 

@@ -35,6 +35,12 @@ WORKSPACE_FILES = (
     "environment.yml",
 )
 BIN = Path(sys.executable).parent
+#: Snakemake flags for the test cluster of .ci/slurm-local.sh: no accounting database, so no account and no sacct.
+SLURM_FLAGS = (
+    "--slurm-no-account",
+    *("--slurm-status-command", "squeue"),
+    *("--slurm-init-seconds-before-status-checks", "2"),
+)
 
 
 def tool_env(**extra: str) -> dict[str, str]:
@@ -83,6 +89,15 @@ def run(cmd: list[str], cwd: Path, timeout: float, **kwargs: Any) -> subprocess.
     return result
 
 
+def slurm_unavailable() -> str | None:
+    """Why a real single-node SLURM cannot be started here, or None."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return "needs root (it installs and starts SLURM with .ci/slurm-local.sh)"
+    if shutil.which("apt-get") is None:
+        return "needs a Debian system with apt-get (Debian's SLURM packages)"
+    return None
+
+
 def snakemake(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run Snakemake in ``cwd`` (bounded: a hung Snakemake ignores SIGTERM, so SIGINT then SIGKILL)."""
     cmd = ["timeout", "-s", "INT", "-k", "30", str(int(timeout)), tool("snakemake"), *args]
@@ -101,12 +116,24 @@ class Workflow:
     write_config = staticmethod(write_config)
     run = staticmethod(run)
     snakemake = staticmethod(snakemake)
+    slurm_flags = SLURM_FLAGS
 
 
 @pytest.fixture(scope="session")
 def wf() -> Workflow:
     """The workflow test helpers."""
     return Workflow()
+
+
+@pytest.fixture(scope="session")
+def slurm() -> None:
+    """A real single-node SLURM on this machine (.ci/slurm-local.sh up: installs once, then about a second);
+    the test is skipped, with the reason, where it cannot run."""
+    reason = slurm_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    up = subprocess.run([str(REPO / ".ci/slurm-local.sh"), "up"], capture_output=True, text=True, timeout=900)
+    assert up.returncode == 0, f"{up.stdout[-3000:]}\n{up.stderr[-3000:]}"
 
 
 @pytest.fixture(scope="session")

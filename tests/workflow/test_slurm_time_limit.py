@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +24,6 @@ CALIBRATION_EPOCHS = 40
 TRAINING_S = 75.0
 
 
-def _slurm_unavailable() -> str | None:
-    """Why the test cannot run here, or None."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "needs root (it installs and starts SLURM with .ci/slurm-local.sh)"
-    if shutil.which("apt-get") is None:
-        return "needs a Debian system with apt-get (Debian's SLURM packages)"
-    return None
-
-
 def _epochs_for(wf: Any, ws: Path, config: dict[str, Any], seconds: float) -> int:
     """Epochs that take ``seconds`` of training with one thread here, from a short run of ``config`` (the rule's
     threads are the job's one CPU, as under SLURM)."""
@@ -48,10 +36,7 @@ def _epochs_for(wf: Any, ws: Path, config: dict[str, Any], seconds: float) -> in
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(_slurm_unavailable() is not None, reason=str(_slurm_unavailable()))
-def test_time_limited_training_resumes_until_finished(wf: Any, tmp_path: Path) -> None:
-    up = subprocess.run([str(wf.repo / ".ci/slurm-local.sh"), "up"], capture_output=True, text=True, timeout=900)
-    assert up.returncode == 0, f"{up.stdout[-3000:]}\n{up.stderr[-3000:]}"
+def test_time_limited_training_resumes_until_finished(wf: Any, slurm: None, tmp_path: Path) -> None:
     config = yaml.safe_load((wf.repo / ".test/config.yaml").read_text(encoding="utf-8"))
     config["training"]["dca"]["epochs"] = _epochs_for(wf, tmp_path / "calibration", config, TRAINING_S)
     ws = wf.make_workspace(tmp_path / "ws")
@@ -60,13 +45,8 @@ def test_time_limited_training_resumes_until_finished(wf: Any, tmp_path: Path) -
         **{"slurm_extra": "--signal=TERM@30", "retries": 10},
     }
     wf.write_config(ws / "limit.yaml", config)
-    ci_flags = [
-        "--slurm-no-account",  # the test cluster has no accounting database ...
-        *("--slurm-status-command", "squeue"),  # ... so no sacct
-        *("--slurm-init-seconds-before-status-checks", "2"),
-    ]
     wf.snakemake(
-        ws, "train_all", "--configfile=limit.yaml", "--profile", "workflow/profiles/slurm", *ci_flags, timeout=900
+        ws, "train_all", "--configfile=limit.yaml", "--profile", "workflow/profiles/slurm", *wf.slurm_flags, timeout=900
     )
     log = (ws / RUN / "train.log").read_text(encoding="utf-8")
     attempts = log.count("resuming from") + 1

@@ -117,3 +117,16 @@ def test_reserved_targets_are_the_workflow_rules(wf: Any, tmp_path: Path, demo_c
     config = dict(demo_config, experiments={"claims_dca": demo_config["experiments"]["demo_dca_table1"]})
     with pytest.raises(ConfigError, match=r"'claims_dca' is \(or looks like\) a rule"):
         load_config(wf.write_config(tmp_path / "claims.yaml", config))
+
+
+def test_report_config_and_bench_follow_paths(wf: Any, tmp_path: Path, demo: dict[str, Any]) -> None:
+    """The validated config the report reads and the model benchmark land under paths.workflow and paths.bench."""
+    workspace = wf.make_workspace(tmp_path / "ws")
+    demo["paths"].update(workflow="out/report config", bench="out/bench")
+    wf.write_config(workspace / "moved.yaml", demo)
+    result = wf.run([wf.tool("snakemake"), "-n", "-p", "--configfile", "moved.yaml"], workspace, timeout=300)
+    output = result.stdout + result.stderr
+    assert re.search(r"output: out/report config/config-[0-9a-f]{12}\.yaml", output)
+    assert "out/bench/models.csv, out/bench/models.json" in output and "results/bench" not in output
+    assert "--config 'out/report config/config-" in output and "results/workflow" not in output
+    assert "--config out/report" not in output  # every rule quotes it

@@ -8,7 +8,8 @@ DVC's bench_models stage runs) writes empty tables instead of benchmarking (`dca
 
 rule bench_models:
     output:
-        BENCH_FILES,
+        csv=BENCH_FILES[0],
+        json=BENCH_FILES[1],
     log:
         "logs/bench/models.log",
     benchmark:
@@ -28,5 +29,5 @@ rule bench_models:
         'if [ -z "{params.models}" ]; then echo "bench.models is []: benchmark skipped" > {log}; '
         "for f in {output}; do : > $f; done; "
         "else dca bench models --models {params.models} --batch {params.batch} --size {params.size} "
-        "--repeats {params.repeats} {params.memory} --threads {threads} --out $(dirname {output[0]:q}) "
+        '--repeats {params.repeats} {params.memory} --threads {threads} --out "$(dirname {output.csv:q})" '
         "> {log} 2>&1; fi"

@@ -6,13 +6,17 @@ run folder and of the results tree comes from dca.layout, every file name of a p
 dca.processed.
 """
 
+import os
+
 from snakemake.utils import validate
 
 from dca.enhance import METHODS
 from dca.experiments.config import SCHEMA_PATH, check_run_models, one_of_pattern
 from dca.experiments.grid import Grid, dump_yaml
+from dca.experiments.resources import job_resources
 from dca.layout import aggregate_file, claims_files, config_digest, curves_file, figure_files, run_folder, table_files
 from dca.processed import ProcessedDir
+from dca.train.gpus import JOBS_PER_GPU_ENV
 
 validate(config, str(SCHEMA_PATH))  # the schema shipped in the package (dca/resources)
 GRID = Grid(config)  # raises dca.experiments.ConfigError naming the key at fault
@@ -34,6 +38,8 @@ EFFECTIVE_CONFIG = f"{PATHS['workflow']}/config-{config_digest(GRID.effective_co
 # The software of every rule (documentation, and --software-deployment-method conda); by default
 # jobs run in the current environment (the project's .venv), which `make setup` creates.
 CONDA_ENV = "../../environment.yml"
+# How many jobs may share one GPU of the machine's pool (dca.train.gpus): the jobs inherit the environment.
+os.environ[JOBS_PER_GPU_ENV] = str(config["jobs_per_gpu"])
 
 
 wildcard_constraints:
@@ -56,14 +62,9 @@ def ancient_all(paths):
 
 
 def rule_resources(step):
-    """Snakemake resources of a rule from config `resources.<step>` (no gpu/slurm_extra entry when it has none)."""
-    spec = config["resources"][step]
-    out = {key: spec[key] for key in ("mem_mb", "runtime", "cpus_per_task")}
-    if spec["gpu"]:
-        out["gpu"] = spec["gpu"]
-    if spec["slurm_extra"]:
-        out["slurm_extra"] = spec["slurm_extra"]
-    return out
+    """Snakemake resources of a rule from config `resources.<step>`: the SLURM executor's own names
+    (slurm_partition, slurm_account, qos, constraint, gpu/gpu_model or gres, slurm_extra), each only when set."""
+    return job_resources(step, config["resources"][step])
 
 
 def rule_threads(step):

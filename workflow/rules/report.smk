@@ -21,8 +21,8 @@ rule effective_config:
     params:
         text=EFFECTIVE_TEXT,
     shell:
-        "(find $(dirname {output}) -name 'config-*.yaml' ! -path {output} -delete && "
-        "printf '%s' {params.text:q} > {output}) 2> {log}"
+        "(find \"$(dirname {output:q})\" -name 'config-*.yaml' ! -path {output:q} -delete && "
+        "printf '%s' {params.text:q} > {output:q}) 2> {log}"
 
 
 rule aggregate:
@@ -73,7 +73,7 @@ rule tables:
     conda:
         CONDA_ENV
     shell:
-        "dca report tables --config {input.config} --groups {wildcards.group} > {log} 2>&1"
+        "dca report tables --config {input.config:q} --groups {wildcards.group} > {log} 2>&1"
 
 
 for _group in config["experiments"]:
@@ -102,7 +102,7 @@ for _group in config["experiments"]:
         params:
             group=_group,
         shell:
-            "dca report figures --config {input.config} --groups {params.group} > {log} 2>&1"
+            "dca report figures --config {input.config:q} --groups {params.group} > {log} 2>&1"
 
     rule:
         name:
@@ -130,7 +130,7 @@ for _paper in claims_papers():
         params:
             groups=" ".join(claims_groups(_paper)),
         shell:
-            "dca report claims --config {input.config} --groups {params.groups} > {log} 2>&1"
+            "dca report claims --config {input.config:q} --groups {params.groups} > {log} 2>&1"
 
 
 rule data_all:

@@ -12,6 +12,8 @@ never a finished output, and Snakemake, which deletes the outputs of a failed jo
 last.pt/best.pt. Rerunning a killed or timed-out job resumes from last.pt.
 """
 
+from pathlib import Path
+
 
 rule run_config:
     output:
@@ -25,7 +27,24 @@ rule run_config:
         text=lambda wildcards: GRID.run_yaml(run_of(wildcards)),
         run_dir=lambda wildcards: run_of(wildcards).folder(RUNS),
     shell:
-        "printf '%s' {params.text:q} | dca experiments stamp {params.run_dir} --digest {wildcards.digest} > {log} 2>&1"
+        "printf '%s' {params.text:q} | dca experiments stamp {params.run_dir:q} --digest {wildcards.digest:q} > {log:q} 2>&1"
+
+
+def failed_marker(wildcards):
+    """The file `dca train --failed-marker` leaves when a training fails for a real reason (not a time limit)."""
+    return f"logs/train/{wildcards.dataset}/{wildcards.variant}/seed{wildcards.seed}.failed"
+
+
+def train_resources():
+    """Config `resources.train`, except that an attempt after a real failure (its marker left) asks for no GPU
+    and one minute: `dca train` refuses it at once, decided here before the job is submitted."""
+
+    def per_attempt(key, value):
+        least = {"gpu": 0, "runtime": 1}[key]
+        return lambda wildcards, attempt: (least if attempt > 1 and Path(failed_marker(wildcards)).exists() else value)
+
+    own = rule_resources("train")
+    return {**own, **{k: per_attempt(k, own[k]) for k in ("gpu", "runtime") if k in own}}
 
 
 rule train:
@@ -42,23 +61,16 @@ rule train:
         CONDA_ENV
     threads: rule_threads("train")
     resources:
-        **rule_resources("train"),
+        **train_resources(),
         attempt=lambda wildcards, attempt: attempt,
     params:
         run_yaml=lambda wildcards: str(GRID.run_dir(run_of(wildcards)).config),
-        failed="logs/train/{dataset}/{variant}/seed{seed}.failed",
+        failed=failed_marker,
         workers=lambda wildcards, threads: max(threads - 1, 0),
     shell:
         # exit 75: stopped by SIGTERM (time limit), last.pt saved: Snakemake resubmits (retries) and it resumes.
-        # Any other failure leaves {params.failed}, so that the retries of this invocation fail at once.
-        # `|| rc=$?`: Snakemake runs this under `set -e`, which would end the subshell at the failing command.
-        # Snakemake empties {log} before each attempt; its console output shows each failed attempt's log.
-        '(echo "[workflow] $(date -Is) $(hostname) attempt {resources.attempt} '
-        'CUDA_VISIBLE_DEVICES=${{CUDA_VISIBLE_DEVICES:-unset}}"; '
-        "if [ {resources.attempt} -gt 1 ] && [ -e {params.failed} ]; then "
-        'echo "[workflow] not retried: the previous attempt failed (not a time limit)"; exit 1; fi; '
-        "rm -f {params.failed}; "
-        "rc=0; dca train {params.run_yaml} --set device.threads={threads} --set data.workers={params.workers} "
-        "|| rc=$?; "
-        'if [ $rc -eq 75 ]; then echo "[workflow] stopped and saved (exit 75): resubmitted to resume"; '
-        "elif [ $rc -ne 0 ]; then touch {params.failed}; fi; exit $rc) >> {log} 2>&1"
+        # Any other failure leaves {params.failed}: the retries of this invocation refuse at once (`dca train`
+        # --attempt/--failed-marker), as small jobs (train_resources). Snakemake empties {log} before each attempt;
+        # its console output shows each failed attempt's log.
+        "dca train {params.run_yaml:q} --set device.threads={threads} --set data.workers={params.workers} "
+        "--attempt {resources.attempt} --failed-marker {params.failed:q} >> {log:q} 2>&1"

@@ -1,0 +1,47 @@
+"""A training that fails for a real reason, on a real single-node SLURM: it runs on a GPU once, and the retries
+Snakemake makes after it are decided before submission to ask for no GPU and one minute, and stop at once.
+
+Needs root and apt (the ``slurm`` fixture); skipped with the reason otherwise. About a minute.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+RETRIES = 2
+PROCESSED = Path("results/data/synthetic-binary")
+SUMMARY = Path("results/runs/synthetic-binary/unet/seed0/summary.json")
+SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+)")
+ATTEMPT = re.compile(r"^\[workflow\] \S+ \S+ attempt (\d+) CUDA_VISIBLE_DEVICES=(\S+)$", re.MULTILINE)
+
+
+def test_a_failed_training_runs_on_a_gpu_once(wf: Any, slurm: None, tmp_path: Path) -> None:
+    ws = wf.make_workspace(tmp_path / "ws")
+    config = yaml.safe_load((wf.repo / ".test" / "config.yaml").read_text(encoding="utf-8"))
+    config["experiments"] = {"retries": {**config["experiments"]["ci_table"], "title": "retries"}}
+    config["resources"]["train"] = {"cpus_per_task": 1, "mem_mb": 1000, "runtime": 10, "gpu": 1, "retries": RETRIES}
+    wf.write_config(ws / "fail.yaml", config)
+    wf.snakemake(ws, "data_all", "--configfile=fail.yaml", "--cores", "1", timeout=300)
+    shutil.rmtree(ws / PROCESSED / "images")  # its index (the training's input) stays: training fails at once
+
+    cmd = [wf.tool("snakemake"), "train_all", "--configfile=fail.yaml", "--profile", "workflow/profiles/slurm"]
+    cmd += [*wf.slurm_flags, "--latency-wait", "1"]
+    result = subprocess.run(
+        ["timeout", "-s", "INT", "-k", "30", "240", *cmd], cwd=ws, env=wf.env(), capture_output=True, text=True
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode not in (0, 124), output[-6000:]
+    # Snakemake's retries are a per-rule count: the job is submitted 1 + RETRIES times ...
+    assert len(SUBMITTED.findall(output)) == RETRIES + 1, output[-6000:]
+    # ... but only the first holds a GPU and trains; the others were sized down before submission and refused
+    attempts = ATTEMPT.findall(output)
+    assert attempts == [("1", "0"), *((str(n), "unset") for n in range(2, RETRIES + 2))], output[-6000:]
+    assert len(re.findall(r"^\[dca train\] .*: starting$", output, re.MULTILINE)) == 1, output[-6000:]
+    assert len(re.findall(r"^\[workflow\] not retried: ", output, re.MULTILINE)) == RETRIES, output[-6000:]
+    assert not (ws / SUMMARY).exists()
