@@ -28,15 +28,21 @@ SLURM_GROUP = "demo_dca_table1"
 
 #: Epochs per paper in the tests' demo: the tests compare tools (same tables through DVC and SLURM), not learning.
 TEST_EPOCHS = {"dca": 4, "din": 2}
+#: The tests' demo data: fewer and smaller synthetic images than the demo's (40 at 64x64), trained at this size.
+TEST_IMAGES, TEST_SIZE = 20, 32
 
 
 def one_seed_demo(wf: Any, workspace: Path) -> None:
-    """Make the workspace's config (params.yaml, the demo) train one seed per run, for a few epochs."""
+    """Make the workspace's config (params.yaml, the demo) train one seed per run, for a few epochs, on
+    ``TEST_IMAGES`` images of ``TEST_SIZE`` pixels a side."""
     path = workspace / "params.yaml"
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     config["seeds"] = [0]
+    config["datasets"]["synthetic-binary"]["synth"].update(n=TEST_IMAGES, size=[TEST_SIZE, TEST_SIZE])
     for paper, epochs in TEST_EPOCHS.items():
         config["training"][paper]["epochs"] = epochs
+        config["training"][paper]["data"]["size"] = TEST_SIZE
+    config["bench"]["size"] = TEST_SIZE
     wf.write_config(path, config)
 
 
