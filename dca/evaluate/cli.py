@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from dca.evaluate.protocol import HD95_EMPTY
 from dca.evaluate.run import evaluate_run
 from dca.layout import EVAL_DIR
 from dca.train.config import RESOLUTIONS
+from dca.train.gpus import gpu_slot
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -43,6 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate ``args.run_dir``."""
-    evaluate_run(args.run_dir, resolution=args.resolution, out=args.out, hd95_empty=args.hd95_empty, data=args.data)
+    """Evaluate ``args.run_dir``, pinned to a free GPU of the machine's pool (as ``dca train``) before CUDA starts."""
+    with gpu_slot("auto", lambda m: print(f"[dca evaluate] {m}", file=sys.stderr, flush=True)):
+        evaluate_run(args.run_dir, resolution=args.resolution, out=args.out, hd95_empty=args.hd95_empty, data=args.data)
     return 0

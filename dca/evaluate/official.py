@@ -42,9 +42,16 @@ def batched(items: Sequence[np.ndarray], batch: int) -> Iterable[np.ndarray]:
 
 
 def official_scores(preds: Sequence[np.ndarray], refs: Sequence[np.ndarray], num_labels: int, batch: int) -> dict:
-    """The official Dice/IoU over test label maps in loader order, batched by ``batch``: the means over batches."""
+    """The official Dice/IoU over test label maps in loader order, batched by ``batch``: the means over batches.
+
+    The per-batch scores (``<metric>_batches``, loader order) are kept: they are the test units whose mean is the
+    score, so the claims bootstrap resamples them and its point estimate is the table's number.
+    """
     if len(preds) != len(refs) or not preds:
         raise ValueError(f"need as many predictions as references (> 0), got {len(preds)} and {len(refs)}")
     scores = [batch_scores(p, r, num_labels) for p, r in zip(batched(preds, batch), batched(refs, batch), strict=True)]
     dice, iou = np.mean(scores, axis=0)
-    return {"dice_official": float(dice), "iou_official": float(iou), "official_batch": batch, "batches": len(scores)}
+    return {
+        "dice_official": float(dice), "iou_official": float(iou), "official_batch": batch, "batches": len(scores),
+        "dice_official_batches": [d for d, _ in scores], "iou_official_batches": [i for _, i in scores],
+    }  # fmt: skip

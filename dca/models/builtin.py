@@ -8,6 +8,7 @@ from __future__ import annotations
 
 MODULES = {
     "unet": "dca.models.unet",
+    "unet3d": "dca.models.unet3d",
     "vnet": "dca.models.vnet",
     "r2unet": "dca.models.r2unet",
     "resunetpp": "dca.models.resunetpp",

@@ -42,13 +42,14 @@ def build_model(
     dca: bool = False,
     in_channels: int = 3,
     num_classes: int = 1,
-    img_size: int = 224,
+    img_size: int | tuple[int, ...] = 224,
     **options: object,
 ) -> nn.Module:
     """Build the registered model ``name``; ``options`` are model and DCA options.
 
     The forward of every model takes ``(B, in_channels, H, W)`` and returns logits
-    ``(B, num_classes, H, W)``.
+    ``(B, num_classes, H, W)``; volumetric models (``unet3d``) take and return ``(B, C, D, H, W)``,
+    with ``img_size`` an int or (D, H, W).
     """
     _load_builtin_models(name)
     if name not in _REGISTRY:

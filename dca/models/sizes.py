@@ -16,6 +16,11 @@ def size_multiple(
     """The number H and W must be multiples of: the total down-sampling, and with DCA also its patch size."""
     if dca is None:
         return downsampling
+    if isinstance(dca.patch_size, tuple):
+        raise ValueError(
+            f"dca_patch_size={dca.patch_size} is per axis, which only volumetric models (unet3d) take; "
+            "give one integer for a 2D model"
+        )
     return math.lcm(downsampling, dca.patch_size or default_patch_size)
 
 

@@ -39,13 +39,14 @@ class DCAOptions:
 
     ``patch_size`` is the pooling window of the highest-resolution stage in pixels (the
     paper's P^s: 8, or 4 for ResUNet++); the token grid side is ``img_size // patch_size``.
+    On volumes it may be a (D, H, W) tuple, one window per axis (anisotropic spacing).
     """
 
     layout: str = "cca-sca"
     fusion: str = "sequential"
     patch_embed: str = "avgpool"
     blocks: int = 1
-    patch_size: int | None = None
+    patch_size: int | tuple[int, ...] | None = None
     channel_heads: int = 1
     spatial_heads: int = 4
 
@@ -68,8 +69,23 @@ class DCAOptions:
         ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{key} must be a positive integer, got {value!r}")
-        if self.patch_size is not None and (not isinstance(self.patch_size, int) or self.patch_size < 1):
-            raise ValueError(f"dca_patch_size must be a positive integer, got {self.patch_size!r}")
+        if isinstance(self.patch_size, list):  # from YAML/JSON
+            object.__setattr__(self, "patch_size", tuple(self.patch_size))
+        sizes = self.patch_size if isinstance(self.patch_size, tuple) else (self.patch_size,)
+        if self.patch_size is not None and (
+            not sizes or not all(isinstance(p, int) and not isinstance(p, bool) and p >= 1 for p in sizes)
+        ):
+            raise ValueError(
+                f"dca_patch_size must be a positive integer or a tuple of them (one per axis), got {self.patch_size!r}"
+            )
+
+
+def per_axis(value: int | Sequence[int], dims: int, what: str = "stride") -> tuple[int, ...]:
+    """``value`` as one integer per spatial axis (an int applies to every axis)."""
+    axes = (value,) * dims if isinstance(value, int) else tuple(value)
+    if len(axes) != dims:
+        raise ValueError(f"DCA {what} {value!r} has {len(axes)} axes; the features have {dims} spatial axes")
+    return axes
 
 
 class TokenAffine(nn.Module):
@@ -95,24 +111,27 @@ class TokenAffine(nn.Module):
 
 
 class TokenEmbedding(nn.Module):
-    """Pool a (B, C, H, W) stage to the common token grid and project: (B, N, C).
+    """Pool a (B, C, H, W) or (B, C, D, H, W) stage to the common token grid and project: (B, N, C).
 
-    ``avgpool`` (the paper's choice) averages ``stride x stride`` windows; ``conv`` (paper
-    Table 4, not runnable in the official code) uses a full C -> C convolution with
-    kernel = stride = the pooling factor, followed by the same token projection.
+    ``avgpool`` (the paper's choice) averages ``stride``-sized windows (one size per axis);
+    ``conv`` (paper Table 4, not runnable in the official code) uses a full C -> C convolution
+    with kernel = stride = the pooling factor, followed by the same token projection.
     """
 
-    def __init__(self, channels: int, stride: int, patch_embed: str) -> None:
+    def __init__(self, channels: int, stride: int | Sequence[int], patch_embed: str, dims: int = 2) -> None:
         super().__init__()
         self.stride = stride
-        self.conv = nn.Conv2d(channels, channels, kernel_size=stride, stride=stride) if patch_embed == "conv" else None
+        self.dims = dims
+        conv = nn.Conv2d if dims == 2 else nn.Conv3d
+        self.conv = conv(channels, channels, kernel_size=stride, stride=stride) if patch_embed == "conv" else None
         self.proj = TokenAffine(channels)
+        self.pooled = max(per_axis(stride, dims)) > 1
 
     def forward(self, x: Tensor) -> Tensor:
         if self.conv is not None:
             x = self.conv(x)
-        elif self.stride > 1:
-            x = F.avg_pool2d(x, self.stride)
+        elif self.pooled:
+            x = F.avg_pool2d(x, self.stride) if self.dims == 2 else F.avg_pool3d(x, self.stride)
         return self.proj(x.flatten(2).transpose(1, 2))
 
 
@@ -235,22 +254,23 @@ class DCABlock(nn.Module):
 
 
 class SkipOutput(nn.Module):
-    """Tokens back to a skip feature: bilinear x stride, 1x1 conv, + raw feature, BN, ReLU.
+    """Tokens back to a skip feature: (bi/tri)linear x stride, 1x1 conv, + raw feature, BN, ReLU.
 
     The 1x1 conv runs on the token grid *before* the up-sampling: both are linear and the
-    bilinear weights (align_corners=True) sum to one, so the result equals the official
-    up-sample-then-conv (tested to float rounding) at 1/stride^2 of the conv's cost.
+    interpolation weights (align_corners=True) sum to one, so the result equals the official
+    up-sample-then-conv (tested to float rounding) at 1/stride^dims of the conv's cost.
     """
 
-    def __init__(self, channels: int, stride: int) -> None:
+    def __init__(self, channels: int, stride: int | Sequence[int], dims: int = 2) -> None:
         super().__init__()
         self.stride = stride
-        self.conv = nn.Conv2d(channels, channels, kernel_size=1)
-        self.norm = nn.BatchNorm2d(channels)
+        self.conv = (nn.Conv2d if dims == 2 else nn.Conv3d)(channels, channels, kernel_size=1)
+        self.norm = (nn.BatchNorm2d if dims == 2 else nn.BatchNorm3d)(channels)
+        self.upsampled = max(per_axis(stride, dims)) > 1
 
-    def forward(self, tokens: Tensor, raw: Tensor, grid: tuple[int, int]) -> Tensor:
+    def forward(self, tokens: Tensor, raw: Tensor, grid: tuple[int, ...]) -> Tensor:
         x = self.conv(tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], *grid))
-        x = upsample_add(x, raw) if self.stride > 1 else x + raw
+        x = upsample_add(x, raw) if self.upsampled else x + raw
         return F.relu(self.norm(x), inplace=True)
 
 
@@ -258,8 +278,10 @@ class DualCrossAttention(nn.Module):
     """The DCA skip module: features E_1..E_s in, refined features of the same shapes out.
 
     ``strides[i]`` is stage i's pooling factor to the common token grid (the official
-    ``patch // 2**i``). The grid is derived from the input, so any input whose stages
-    divide evenly into one common grid works, square or not.
+    ``patch // 2**i``), an int or one per axis. ``dims`` = 2 for images (B, C, H, W), 3 for
+    volumes (B, C, D, H, W): the same attention over the flattened tokens, with 3D pooling,
+    convolutions and trilinear up-sampling. The grid is derived from the input, so any input
+    whose stages divide evenly into one common grid works, square (cubic) or not.
     """
 
     def __init__(
@@ -273,10 +295,15 @@ class DualCrossAttention(nn.Module):
         blocks: int = 1,
         channel_heads: int = 1,
         spatial_heads: int = 4,
+        dims: int = 2,
     ) -> None:
         super().__init__()
         if len(channels) != len(strides) or not channels:
             raise ValueError(f"DCA needs one stride per stage, got channels {channels} and strides {strides}")
+        if dims not in (2, 3):
+            raise ValueError(f"DCA works on 2D images or 3D volumes: dims must be 2 or 3, got {dims!r}")
+        self.dims = dims
+        self.axis_strides = [per_axis(s, dims) for s in strides]
         DCAOptions(
             layout=layout,
             fusion=fusion,
@@ -287,22 +314,23 @@ class DualCrossAttention(nn.Module):
         )  # validates the switches
         self.channels = list(channels)
         self.strides = list(strides)
-        self.embed = nn.ModuleList(TokenEmbedding(c, s, patch_embed) for c, s in zip(channels, strides))
+        self.embed = nn.ModuleList(TokenEmbedding(c, s, patch_embed, dims) for c, s in zip(channels, strides))
         self.blocks = nn.ModuleList(
             DCABlock(channels, layout, fusion, channel_heads, spatial_heads) for _ in range(blocks)
         )
-        self.outputs = nn.ModuleList(SkipOutput(c, s) for c, s in zip(channels, strides))
+        self.outputs = nn.ModuleList(SkipOutput(c, s, dims) for c, s in zip(channels, strides))
 
-    def token_grid(self, features: Sequence[Tensor]) -> tuple[int, int]:
-        """The common (rows, cols) token grid, or a ValueError naming every stage's size."""
+    def token_grid(self, features: Sequence[Tensor]) -> tuple[int, ...]:
+        """The common token grid ((rows, cols), or (depth, rows, cols) on volumes), or a ValueError naming
+        every stage's size."""
         if len(features) != len(self.channels):
             raise ValueError(f"DCA expects {len(self.channels)} stage features, got {len(features)}")
         grids = set()
-        for f, c, s in zip(features, self.channels, self.strides):
-            h, w = f.shape[-2:]
-            if f.shape[1] != c or h % s or w % s:
+        for f, c, s in zip(features, self.channels, self.axis_strides):
+            size = f.shape[2:]
+            if f.dim() != self.dims + 2 or f.shape[1] != c or any(n % a for n, a in zip(size, s)):
                 grids.add(None)
-            grids.add((h // s, w // s))
+            grids.add(tuple(n // a for n, a in zip(size, s)))
         if len(grids) != 1 or None in grids:
             sizes = ", ".join(
                 f"stage {i}: {tuple(f.shape[1:])} pooled by {s}"
@@ -324,30 +352,45 @@ class DualCrossAttention(nn.Module):
 
 
 def build_dca(
-    channels: Sequence[int], img_size: int, options: DCAOptions, default_patch_size: int = 8
+    channels: Sequence[int],
+    img_size: int | Sequence[int],
+    options: DCAOptions,
+    default_patch_size: int | Sequence[int] = 8,
+    scales: Sequence[Sequence[int]] | None = None,
 ) -> DualCrossAttention:
-    """The DCA module of a host model whose stage i sits at ``img_size / 2**i``.
+    """The DCA module of a host model whose stage i sits at ``img_size / 2**i`` (or ``img_size / scales[i]``).
 
-    The patch size (first-stage pooling window, the paper's P^s) must be divisible by
-    2**(stages-1) so that every stage pools by an integer factor, and must divide
-    ``img_size``; errors name the numbers.
+    ``img_size`` is an int (square images) or one size per axis; a tuple makes the module 3D for three axes.
+    ``scales[i]`` is stage i's down-sampling per axis relative to stage 0 (default ``2**i`` on every axis;
+    anisotropic hosts pool some axes less). The patch size (first-stage pooling window, the paper's P^s, an int
+    or one per axis) must be divisible on each axis by the deepest stage's scale, so that every stage pools by
+    an integer factor, and must divide ``img_size``; errors name the numbers.
     """
-    patch = options.patch_size or default_patch_size
+    sizes = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+    dims = len(sizes)
     stages = len(channels)
-    if patch % 2 ** (stages - 1):
-        raise ValueError(
-            f"dca_patch_size={patch} cannot pool {stages} stages to one grid: it must be divisible by "
-            f"{2 ** (stages - 1)} (stage i pools by patch/2^(i-1))"
-        )
-    if img_size % patch:
-        raise ValueError(f"img_size={img_size} is not divisible by dca_patch_size={patch}")
+    scales = [(2**i,) * dims for i in range(stages)] if scales is None else [tuple(s) for s in scales]
+    patch = per_axis(options.patch_size or default_patch_size, dims, "dca_patch_size")
+    for axis, (p, size) in enumerate(zip(patch, sizes)):
+        deepest = scales[-1][axis]
+        if p % deepest:
+            raise ValueError(
+                f"dca_patch_size={options.patch_size or default_patch_size} cannot pool {stages} stages to one grid: "
+                f"on axis {axis} it must be divisible by {deepest} (stage i pools by patch / its down-sampling)"
+            )
+        if size % p:
+            raise ValueError(f"img_size={img_size} is not divisible by dca_patch_size={patch} on axis {axis}")
+    strides: list[int | tuple[int, ...]] = [tuple(p // s for p, s in zip(patch, scale)) for scale in scales]
+    if dims == 2 and len(set(patch)) == 1 and all(len(set(s)) == 1 for s in strides):
+        strides = [s[0] for s in strides]  # square windows as plain ints (the 2D module as it always was)
     return DualCrossAttention(
         channels,
-        [patch // 2**i for i in range(stages)],
+        strides,
         layout=options.layout,
         fusion=options.fusion,
         patch_embed=options.patch_embed,
         blocks=options.blocks,
         channel_heads=options.channel_heads,
         spatial_heads=options.spatial_heads,
+        dims=dims,
     )

@@ -14,7 +14,8 @@ computes the same numbers faster. Each part has one entry point:
   training on the CPU, the exact shared-key kernel of :mod:`dca.nn.attention` with reusable
   workspace buffers and, for narrow heads, values stored feature-major.
 - :func:`upsample_add` (output path): bilinear up-sampling plus the raw feature as two
-  interpolation-matrix products on the CPU, ``F.interpolate`` elsewhere.
+  interpolation-matrix products on the CPU, ``F.interpolate`` elsewhere and for volumes
+  (trilinear).
 """
 
 from __future__ import annotations
@@ -198,12 +199,14 @@ def _interpolation_matrix(size: int, grid: int, dtype: torch.dtype, device: torc
 
 
 def upsample_add(x: Tensor, raw: Tensor) -> Tensor:
-    """Bilinear (align_corners=True) up-sampling of ``x`` to ``raw``'s size, plus ``raw``.
+    """Bilinear (trilinear for volumes; align_corners=True) up-sampling of ``x`` to ``raw``'s size, plus ``raw``.
 
     On the CPU, written as two products with the interpolation matrices, the second one
     accumulating onto ``raw`` (``addmm``): one pass over the full-resolution output instead of
     three (up-sample, read both, add), and a backward that is two small GEMMs.
     """
+    if x.dim() == 5:
+        return F.interpolate(x, size=raw.shape[-3:], mode="trilinear", align_corners=True) + raw
     if x.is_cuda or not raw.is_contiguous():
         return F.interpolate(x, size=raw.shape[-2:], mode="bilinear", align_corners=True) + raw
     b, c, gh, gw = x.shape

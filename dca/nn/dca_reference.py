@@ -4,7 +4,7 @@ Kept beside the fast module for two jobs: the tests check that ``DualCrossAttent
 computes exactly this, and ``python -m dca.bench models`` measures the fast module against
 it. Like the official code it projects tokens with grouped 1x1 convolutions on re-shaped
 maps and materialises every softmax(QK^T) score matrix. It reads the weights of a
-``DualCrossAttention`` so both run with the same parameters; square token grids only.
+``DualCrossAttention`` so both run with the same parameters; images or volumes.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from dca.nn.dca import DualCrossAttention
 
 
 def _dw(x: torch.Tensor, proj) -> torch.Tensor:
-    """Official depthwise_projection: tokens -> map -> Conv2d(C, C, 1, groups=C) -> tokens."""
+    """Official depthwise_projection: tokens -> map -> Conv2d(C, C, 1, groups=C) -> tokens (a 1x1 kernel
+    ignores the map's shape, so an (N, 1) map serves every grid)."""
     b, n, c = x.shape
-    side = math.isqrt(n)
-    m = x.transpose(1, 2).reshape(b, c, side, side)
+    m = x.transpose(1, 2).reshape(b, c, n, 1)
     w = proj.weight.reshape(c, 1, 1, 1)
     return F.conv2d(m, w, proj.bias, groups=c).flatten(2).transpose(1, 2)
 
@@ -63,12 +63,20 @@ def reference_sca(att, tokens: list[torch.Tensor]) -> list[torch.Tensor]:
     return outs
 
 
-def reference_forward(m: DualCrossAttention, feats: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Section 2.3 of the architecture notes, step by step, with the official projections."""
-    p = feats[0].shape[-1] // m.strides[0]
+def reference_forward(
+    m: DualCrossAttention, feats: list[torch.Tensor], grid: tuple[int, ...] | None = None
+) -> list[torch.Tensor]:
+    """Section 2.3 of the architecture notes, step by step, with the official projections.
+
+    ``grid`` overrides the token grid (default: stage 0's size over its stride); adaptive pooling then
+    replicates stages smaller than it, as a literal port with full-resolution tokens does.
+    """
+    p = grid or tuple(n // s for n, s in zip(feats[0].shape[2:], m.axis_strides[0]))
+    pool = F.adaptive_avg_pool2d if m.dims == 2 else F.adaptive_avg_pool3d
+    mode = "bilinear" if m.dims == 2 else "trilinear"
     tokens = []
     for emb, f in zip(m.embed, feats):
-        pooled = F.adaptive_avg_pool2d(f, p) if emb.conv is None else emb.conv(f)
+        pooled = pool(f, p) if emb.conv is None else emb.conv(f)
         tokens.append(_dw(pooled.flatten(2).transpose(1, 2), emb.proj))
     for block in m.blocks:
         for part in block.order:
@@ -77,7 +85,7 @@ def reference_forward(m: DualCrossAttention, feats: list[torch.Tensor]) -> list[
             tokens = [t + a for t, a in zip(tokens, ref(att, tokens))]
     outs = []
     for out, t, f in zip(m.outputs, tokens, feats):
-        x = t.transpose(1, 2).reshape(t.shape[0], t.shape[2], p, p)
-        x = F.interpolate(x, scale_factor=out.stride, mode="bilinear", align_corners=True)
+        x = t.transpose(1, 2).reshape(t.shape[0], t.shape[2], *p)
+        x = F.interpolate(x, size=f.shape[2:], mode=mode, align_corners=True)
         outs.append(F.relu(out.norm(out.conv(x) + f)))
     return outs

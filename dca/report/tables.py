@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from dca.data.registry import get_dataset
 from dca.layout import table_files
@@ -122,8 +123,18 @@ def paper_setting(run: RunResult) -> dict[str, object]:
             "batch_size": preset.get("batch_size")}  # fmt: skip
 
 
+def run_width(run: RunResult) -> float | None:
+    """The width factor a run's model was built with (``model.options.width`` of its ``run.yaml``; None: the model's
+    own default, which is the paper's, or no ``run.yaml``)."""
+    if not run.dir.config.is_file():
+        return None
+    config = yaml.safe_load(run.dir.config.read_text(encoding="utf-8")) or {}
+    width = ((config.get("model") or {}).get("options") or {}).get("width")
+    return None if width is None else float(width)
+
+
 def setting_differences(results: GroupResults, dataset: str) -> list[str]:
-    """How the runs of ``dataset`` differ from the paper's setting (protocol, input size, epochs, batch)."""
+    """How the runs of ``dataset`` differ from the paper's setting (protocol, input size, epochs, batch, width)."""
     runs = [r for k, r in sorted(results.runs.items()) if k[0] == dataset]
     if not runs:
         return []
@@ -137,6 +148,11 @@ def setting_differences(results: GroupResults, dataset: str) -> list[str]:
                 found.append(f"{key.replace('_', ' ')} {value} (paper {wanted})")
             elif wanted is None or value is None:
                 found.append(f"{key.replace('_', ' ')} unknown")
+    from dca.models.base import DEFAULT_WIDTH  # the paper's width factor; lazy, as PRESETS: no torch at import
+
+    widths = sorted({w for w in map(run_width, runs) if w is not None and w != DEFAULT_WIDTH})
+    if widths:
+        found.append(f"width factor {', '.join(f'{w:g}' for w in widths)} (paper {DEFAULT_WIDTH:g})")
     return found
 
 

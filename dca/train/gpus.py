@@ -90,7 +90,9 @@ def gpu_slot(
     folder = slots_dir(environ)
     folder.mkdir(parents=True, exist_ok=True)
     # slot k of every GPU before slot k+1 of any: shared GPUs fill evenly
-    slots = [(gpu, folder / f"gpu-{re.sub(r'[^A-Za-z0-9_.-]', '_', gpu)}-{k}.lock") for k in range(share) for gpu in gpus]
+    slots = [
+        (gpu, folder / f"gpu-{re.sub(r'[^A-Za-z0-9_.-]', '_', gpu)}-{k}.lock") for k in range(share) for gpu in gpus
+    ]
     waiting = False
     while True:
         for gpu, path in slots:

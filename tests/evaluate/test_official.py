@@ -53,6 +53,9 @@ def test_official_metric_equals_the_transcription(classes: int, batch: int) -> N
     assert ours["dice_official"] == pytest.approx(dice, abs=1e-6)
     assert ours["iou_official"] == pytest.approx(iou, abs=1e-6)
     assert ours["batches"] == math.ceil(n / batch) and ours["official_batch"] == batch
+    # the per-batch scores are the units of the claims bootstrap: their mean is the score itself
+    assert len(ours["dice_official_batches"]) == ours["batches"] == len(ours["iou_official_batches"])
+    assert np.mean(ours["dice_official_batches"]) == pytest.approx(ours["dice_official"], abs=1e-12)
 
 
 def test_official_metric_differs_from_per_image_dice_and_counts_background() -> None:

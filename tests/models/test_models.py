@@ -80,8 +80,8 @@ def test_building_a_paper_model_does_not_import_timm():
 
 
 def test_unknown_model_and_option_are_named():
-    with pytest.raises(KeyError, match="unknown model 'unet3d'"):
-        build_model("unet3d")
+    with pytest.raises(KeyError, match="unknown model 'unet4d'"):
+        build_model("unet4d")
     with pytest.raises(TypeError, match="dca_heads"):
         build_model("unet", dca=True, dca_heads=2)
     with pytest.raises(TypeError, match="dca=False"):
@@ -273,7 +273,7 @@ def test_smp_backbone_with_dca(tmp_path):
         ("din", False, {"encoder_weights": "ssl"}, 224, r"weight names such as 'ssl' are not supported"),
         ("smp-unet-resnet18", True, {}, 40, r"smp-unet-resnet18: img_size 40x40 .*32x32 or 48x48"),
         ("smp-unet-resnet18", False, {"encoder_weights": "/nowhere/r18.pt"}, 224, r"r18\.pt' does not exist"),
-        ("unet3d", False, {}, 224, r"unknown model 'unet3d'; known models: din, "),
+        ("unet4d", False, {}, 224, r"unknown model 'unet4d'; known models: din, "),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )

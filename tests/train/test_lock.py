@@ -50,7 +50,7 @@ def test_without_flock_two_holders_exclude_each_other(tmp_path: Path) -> None:
     assert not lock.exists()  # released on exit
     assert "does not support flock; locking with" in messages[0] and "O_EXCL" in messages[0]
     assert not any("taking over" in m for m in messages)
-    assert sorted(p.name for p in lock.parent.iterdir()) == []  # no probe or breaker file left
+    assert not any(lock.parent.iterdir())  # no probe or breaker file left
 
 
 @pytest.mark.usefixtures("no_flock")
@@ -72,7 +72,9 @@ def test_without_flock_the_lock_of_a_killed_holder_is_taken_over(tmp_path: Path)
     messages: list[str] = []
     with run_lock(lock, messages.append):
         assert lock.read_text().startswith(f"{os.getpid()}@")
-    assert messages[1:] == [f"taking over the stale lock {lock} of {holder.pid}@{socket.gethostname()} (no longer running)"]
+    assert messages[1:] == [
+        f"taking over the stale lock {lock} of {holder.pid}@{socket.gethostname()} (no longer running)"
+    ]
 
 
 @pytest.mark.usefixtures("no_flock")

@@ -90,7 +90,9 @@ def test_defaults_are_filled_and_not_shared(demo_config: dict[str, Any]) -> None
     assert config["resources"]["train"] == {
         **{"cpus_per_task": 4, "mem_mb": 32000, "runtime": 1440, "gpu": 1},
         **{"slurm_extra": "--signal=TERM@300", "retries": 20},
+        **dict.fromkeys(("gpu_model", "gres", "slurm_partition", "slurm_account", "qos", "constraint"), ""),
     }
+    assert config["jobs_per_gpu"] == 1
     assert config["variants"]["unet"]["inputs"] == ["image"]
     config["variants"]["unet"]["inputs"].append("fuzzy")
     assert config["variants"]["unet-dca"]["inputs"] == ["image"]  # defaults are copies, not one shared list

@@ -1,7 +1,8 @@
-"""A training that fails for a real reason, on a real single-node SLURM: it runs on a GPU once, and the retries
-Snakemake makes after it are decided before submission to ask for no GPU and one minute, and stop at once.
+"""A training that fails for a real reason, on a real single-node SLURM: it runs on a GPU once; the retry
+Snakemake makes after it is sized before submission (no GPU, one minute) and stops at once, and the Snakemake
+inside each cluster job retries nothing.
 
-Needs root and apt (the ``slurm`` fixture); skipped with the reason otherwise. About a minute.
+Needs root and apt (the ``slurm`` fixture); skipped with the reason otherwise. About a minute (mostly status polling).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from typing import Any
 
 import yaml
 
-RETRIES = 2
+RETRIES = 1
 PROCESSED = Path("results/data/synthetic-binary")
 SUMMARY = Path("results/runs/synthetic-binary/unet/seed0/summary.json")
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+)")
 ATTEMPT = re.compile(r"^\[workflow\] \S+ \S+ attempt (\d+) CUDA_VISIBLE_DEVICES=(\S+)$", re.MULTILINE)
+#: The resources Snakemake prints for a job (the submitting Snakemake and the one inside the cluster job).
+RESOURCES = re.compile(r"^\s*resources: .*\bruntime=(\d+), .*\bgpu=(\d+), attempt=(\d+)$", re.MULTILINE)
 
 
 def test_a_failed_training_runs_on_a_gpu_once(wf: Any, slurm: None, tmp_path: Path) -> None:
@@ -37,9 +40,13 @@ def test_a_failed_training_runs_on_a_gpu_once(wf: Any, slurm: None, tmp_path: Pa
     )
     output = result.stdout + result.stderr
     assert result.returncode not in (0, 124), output[-6000:]
-    # Snakemake's retries are a per-rule count: the job is submitted 1 + RETRIES times ...
+    # Snakemake's retries are a count per rule, whatever the failure: the job is submitted 1 + RETRIES times ...
     assert len(SUBMITTED.findall(output)) == RETRIES + 1, output[-6000:]
     # ... but only the first holds a GPU and trains; the others were sized down before submission and refused
+    sizes = {attempt: set() for attempt in range(1, RETRIES + 2)}
+    for runtime, gpu, attempt in RESOURCES.findall(output):
+        sizes[int(attempt)].add((int(runtime), int(gpu)))
+    assert sizes == {1: {(10, 1)}, **{n: {(1, 0)} for n in range(2, RETRIES + 2)}}, output[-6000:]
     attempts = ATTEMPT.findall(output)
     assert attempts == [("1", "0"), *((str(n), "unset") for n in range(2, RETRIES + 2))], output[-6000:]
     assert len(re.findall(r"^\[dca train\] .*: starting$", output, re.MULTILINE)) == 1, output[-6000:]

@@ -25,8 +25,8 @@ TRAINING_S = 75.0
 
 
 def _epochs_for(wf: Any, ws: Path, config: dict[str, Any], seconds: float) -> int:
-    """Epochs that take ``seconds`` of training with one thread here, from a short run of ``config`` (the rule's
-    threads are the job's one CPU, as under SLURM)."""
+    """Epochs that take ``seconds`` of training with one thread here, from a short run of ``config`` in the new
+    workspace ``ws`` (the rule's threads are the job's one CPU, as under SLURM); ``ws`` keeps its prepared data."""
     wf.make_workspace(ws)
     calibration = {**config, "training": {"dca": {**config["training"]["dca"], "epochs": CALIBRATION_EPOCHS}}}
     wf.write_config(ws / "calibration.yaml", calibration)
@@ -38,8 +38,9 @@ def _epochs_for(wf: Any, ws: Path, config: dict[str, Any], seconds: float) -> in
 @pytest.mark.slow
 def test_time_limited_training_resumes_until_finished(wf: Any, slurm: None, tmp_path: Path) -> None:
     config = yaml.safe_load((wf.repo / ".test/config.yaml").read_text(encoding="utf-8"))
-    config["training"]["dca"]["epochs"] = _epochs_for(wf, tmp_path / "calibration", config, TRAINING_S)
-    ws = wf.make_workspace(tmp_path / "ws")
+    config["experiments"] = {"ci_table": config["experiments"]["ci_table"]}  # one run: the honest U-Net
+    ws = tmp_path / "ws"  # calibrated in the same workspace: its data is prepared, SLURM runs only the training
+    config["training"]["dca"]["epochs"] = _epochs_for(wf, ws, config, TRAINING_S)
     config["resources"]["train"] = {
         **{"cpus_per_task": 1, "mem_mb": 2000, "runtime": 1, "gpu": 0},
         **{"slurm_extra": "--signal=TERM@30", "retries": 10},

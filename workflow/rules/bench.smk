@@ -26,8 +26,8 @@ rule bench_models:
         repeats=config["bench"]["repeats"],
         memory="" if config["bench"]["memory"] else "--no-memory",
     shell:
-        'if [ -z "{params.models}" ]; then echo "bench.models is []: benchmark skipped" > {log}; '
-        "for f in {output}; do : > $f; done; "
+        'if [ -z "{params.models}" ]; then echo "bench.models is []: benchmark skipped" > {log:q}; '
+        "for f in {output:q}; do : > $f; done; "
         "else dca bench models --models {params.models} --batch {params.batch} --size {params.size} "
         '--repeats {params.repeats} {params.memory} --threads {threads} --out "$(dirname {output.csv:q})" '
-        "> {log} 2>&1; fi"
+        "> {log:q} 2>&1; fi"

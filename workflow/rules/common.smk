@@ -62,8 +62,8 @@ def ancient_all(paths):
 
 
 def rule_resources(step):
-    """Snakemake resources of a rule from config `resources.<step>`: the SLURM executor's own names
-    (slurm_partition, slurm_account, qos, constraint, gpu/gpu_model or gres, slurm_extra), each only when set."""
+    """Snakemake resources of the jobs of `step`, from config `resources.<step>`, under the SLURM executor's own
+    names (slurm_partition, slurm_account, qos, constraint, gpu/gpu_model or gres, slurm_extra), each only if set."""
     return job_resources(step, config["resources"][step])
 
 

@@ -22,4 +22,4 @@ rule prepare:
         fetch=lambda wildcards: GRID.dataset(wildcards.dataset).fetch_command(),
         args=lambda wildcards: GRID.dataset(wildcards.dataset).prepare_args(),
     shell:
-        "({params.fetch}dca data prepare {params.args}) > {log} 2>&1"
+        "({params.fetch}dca data prepare {params.args}) > {log:q} 2>&1"

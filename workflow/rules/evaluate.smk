@@ -19,4 +19,4 @@ rule evaluate:
     params:
         run_dir=lambda wildcards: run_of(wildcards).folder(RUNS),
     shell:
-        "dca evaluate {params.run_dir} > {log} 2>&1"
+        "dca evaluate {params.run_dir:q} > {log:q} 2>&1"

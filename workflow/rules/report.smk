@@ -22,7 +22,7 @@ rule effective_config:
         text=EFFECTIVE_TEXT,
     shell:
         "(find \"$(dirname {output:q})\" -name 'config-*.yaml' ! -path {output:q} -delete && "
-        "printf '%s' {params.text:q} > {output:q}) 2> {log}"
+        "printf '%s' {params.text:q} > {output:q}) 2> {log:q}"
 
 
 rule aggregate:
@@ -37,7 +37,7 @@ rule aggregate:
     conda:
         CONDA_ENV
     shell:
-        "dca report aggregate --config {input.config:q} --groups {wildcards.group} > {log} 2>&1"
+        "dca report aggregate --config {input.config:q} --groups {wildcards.group} > {log:q} 2>&1"
 
 
 rule curves:
@@ -52,7 +52,7 @@ rule curves:
     conda:
         CONDA_ENV
     shell:
-        "dca report curves --config {input.config:q} --groups {wildcards.group} > {log} 2>&1"
+        "dca report curves --config {input.config:q} --groups {wildcards.group} > {log:q} 2>&1"
 
 
 TABLE_TEX, TABLE_CSV, TABLE_TESTS = (str(path) for path in table_files(PATHS["tables"], "{group}"))
@@ -73,7 +73,7 @@ rule tables:
     conda:
         CONDA_ENV
     shell:
-        "dca report tables --config {input.config:q} --groups {wildcards.group} > {log} 2>&1"
+        "dca report tables --config {input.config:q} --groups {wildcards.group} > {log:q} 2>&1"
 
 
 for _group in config["experiments"]:
@@ -102,7 +102,7 @@ for _group in config["experiments"]:
         params:
             group=_group,
         shell:
-            "dca report figures --config {input.config:q} --groups {params.group} > {log} 2>&1"
+            "dca report figures --config {input.config:q} --groups {params.group} > {log:q} 2>&1"
 
     rule:
         name:
@@ -130,7 +130,7 @@ for _paper in claims_papers():
         params:
             groups=" ".join(claims_groups(_paper)),
         shell:
-            "dca report claims --config {input.config:q} --groups {params.groups} > {log} 2>&1"
+            "dca report claims --config {input.config:q} --groups {params.groups} > {log:q} 2>&1"
 
 
 rule data_all:

@@ -56,7 +56,9 @@ rule train:
         "logs/train/{dataset}/{variant}/seed{seed}.log",
     benchmark:
         "logs/benchmarks/train/{dataset}/{variant}/seed{seed}.tsv"
-    retries: config["resources"]["train"]["retries"]
+    # Snakemake resubmits a failed job (`retries`); the Snakemake that runs it inside a cluster job would apply the
+    # rule's retries again, rerunning a stopped training in its dying job: there it gets none.
+    retries: 0 if workflow.remote_exec else config["resources"]["train"]["retries"]
     conda:
         CONDA_ENV
     threads: rule_threads("train")

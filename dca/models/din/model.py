@@ -38,14 +38,15 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor, nn
 
-from dca.models.base import SizedModel
+from dca.models.base import SizedModel, register_builder
 from dca.models.din.decoders import MLPDecoder
 from dca.models.din.difm import DIFM, DIRECTIONS, FFNS, GSA_GATES, SELF_ATTENTION
 from dca.models.din.emcad import EMCADDecoder
 from dca.models.din.encoder import ConvNeXtEncoder
 from dca.models.din.pretrained import IMAGENET, WEIGHTS_ADVICE, building_on_meta, imagenet_file, load_convnext_weights
-from dca.models.registry import register_model, reject_unknown
+from dca.models.registry import reject_unknown
 from dca.models.weights import weights_file
+from dca.nn.dca import DCAOptions
 
 FUSIONS = ("layer", "input", "none")
 DECODERS = ("mlp", "emcad")
@@ -222,40 +223,37 @@ def _count(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def _build(
-    name: str,
-    preset: dict[str, object],
-    dca: bool,
-    in_channels: int,
-    num_classes: int,
-    img_size: int,
-    options: dict[str, object],
-) -> DIN:
-    """Shared builder: reject DCA, overlay the options on the preset, build, load ``encoder_weights``."""
-    if dca:
-        raise ValueError(
-            f"{name}: DIN has no DCA variant (got dca=True); its skip fusion is the DIFM (options fusion, num_difm)"
-        )
-    options = dict(options)
-    value = options.pop("encoder_weights", None)
-    named = isinstance(value, str) and value.lower() in (IMAGENET, "none")
-    weights = None if named else weights_file(name, value, WEIGHTS_ADVICE)
-    config = DINConfig.from_options(name, {**preset, **options}, extra=("encoder_weights",))
-    model = DIN(in_channels, num_classes, config, img_size=img_size, name=name)
-    if named and value.lower() == IMAGENET and not building_on_meta():  # check_model downloads nothing
-        weights = imagenet_file()
-    if weights is not None:
-        model.weights_report = load_convnext_weights(model.encoders, weights)
-    return model
+def _register(name: str, preset: dict[str, object], doc: str) -> None:
+    """Register ``name`` with the shared builder: no DCA variant, the options overlaid on ``preset``, then
+    ``encoder_weights`` loaded (``dca.models.din.pretrained``)."""
+
+    def construct(
+        in_channels: int, num_classes: int, dca: DCAOptions | None, img_size: int, options: dict[str, object]
+    ) -> DIN:
+        options = dict(options)
+        value = options.pop("encoder_weights", None)
+        named = isinstance(value, str) and value.lower() in (IMAGENET, "none")
+        weights = None if named else weights_file(name, value, WEIGHTS_ADVICE)
+        config = DINConfig.from_options(name, {**preset, **options}, extra=("encoder_weights",))
+        model = DIN(in_channels, num_classes, config, img_size=img_size, name=name)
+        if named and value.lower() == IMAGENET and not building_on_meta():  # check_model downloads nothing
+            weights = imagenet_file()
+        if weights is not None:
+            model.weights_report = load_convnext_weights(model.encoders, weights)
+        return model
+
+    register_builder(
+        name,
+        construct,
+        doc=doc,
+        module=__name__,
+        known=None,  # DINConfig.from_options names the unknown options with DIN's own
+        no_dca="DIN has no DCA variant (got dca=True); its skip fusion is the DIFM (options fusion, num_difm)",
+        function_name=name.replace("-", "_"),
+    )
 
 
-@register_model("din")
-def din(*, dca: bool, in_channels: int, num_classes: int, img_size: int, **options: object) -> nn.Module:
-    """DIN at the paper's sizes: ConvNeXt-base encoders (3-3-27-3), four DIFMs, 768-channel MLP decoder."""
-    return _build("din", {}, dca, in_channels, num_classes, img_size, options)
-
-
-@register_model("din-tiny")
-def din_tiny(*, dca: bool, in_channels: int, num_classes: int, img_size: int, **options: object) -> nn.Module:
-    """DIN scaled down for CPU tests (``TINY`` sizes); every option of ``din`` applies."""
-    return _build("din-tiny", TINY, dca, in_channels, num_classes, img_size, options)
+_register(
+    "din", {}, "DIN at the paper's sizes: ConvNeXt-base encoders (3-3-27-3), four DIFMs, 768-channel MLP decoder."
+)
+_register("din-tiny", TINY, "DIN scaled down for CPU tests (``TINY`` sizes); every option of ``din`` applies.")
