@@ -171,11 +171,18 @@ def _metrics(args: argparse.Namespace) -> dict[str, list[dict]]:
     return {"hd95": hd95_rows}
 
 
+def _dca3d(args: argparse.Namespace) -> dict[str, list[dict]]:
+    from dca.bench import dca3d
+
+    return dca3d.run(size=args.size, batch=args.batch, width=args.width, repeats=args.repeats)
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, list[dict]]]] = {
     "models": _models,
     "data": _data,
     "train": _train,
     "metrics": _metrics,
+    "dca3d": _dca3d,
 }
 
 
@@ -208,6 +215,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="models bench: timed repetitions (median reported)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess probes")
     parser.add_argument("--no-din", action="store_true", help="models bench: skip the DIN budget")
+    parser.add_argument(
+        "--width", type=float, default=None, help="dca3d bench: 3D U-Net width factor (CPU 0.125, GPU 0.5)"
+    )
     train = parser.add_argument_group("train bench (the GPU benchmark; a reduced version on CPU)")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="device")
     train.add_argument(

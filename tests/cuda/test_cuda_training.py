@@ -161,6 +161,7 @@ def test_gpu_benchmark_measures_peak_and_utilisation(polyps: Path) -> None:
     assert {r["math"] for r in rows if r["precision"] == "fp32"} == {"fp32 (TF32)"}
     assert all(r["peak_tflops_measured"] == peak["tf32" if r["precision"] == "fp32" else "bf16"] for r in rows)
     gpu = torch.cuda.get_device_name(0)
-    assert all(r["peak_tflops_datasheet"] == datasheet_peak(gpu, "tf32" if r["precision"] == "fp32" else "bf16")
-               for r in rows)
+    assert all(
+        r["peak_tflops_datasheet"] == datasheet_peak(gpu, "tf32" if r["precision"] == "fp32" else "bf16") for r in rows
+    )
     assert all(r["epoch_s"] > 0 for r in rows if not r["official_style"])

@@ -7,6 +7,7 @@ dca.processed.
 """
 
 import os
+from pathlib import Path
 
 from snakemake.utils import validate
 
@@ -161,3 +162,20 @@ def bench_targets():
 def all_targets():
     """What `snakemake` builds by default: every group's report and the model benchmark."""
     return report_targets() + claims_targets() + bench_targets()
+
+
+def failed_marker(wildcards):
+    """The file `dca train --failed-marker` leaves when a training fails for a real reason (not a time limit)."""
+    return f"logs/train/{wildcards.dataset}/{wildcards.variant}/seed{wildcards.seed}.failed"
+
+
+def train_resources():
+    """Config `resources.train`, except that an attempt after a real failure (its marker left) asks for no GPU
+    and one minute: `dca train` refuses it at once, decided here before the job is submitted."""
+
+    def per_attempt(key, value):
+        least = {"gpu": 0, "runtime": 1}[key]
+        return lambda wildcards, attempt: (least if attempt > 1 and Path(failed_marker(wildcards)).exists() else value)
+
+    own = rule_resources("train")
+    return {**own, **{k: per_attempt(k, own[k]) for k in ("gpu", "runtime") if k in own}}

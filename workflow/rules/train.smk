@@ -30,23 +30,6 @@ rule run_config:
         "printf '%s' {params.text:q} | dca experiments stamp {params.run_dir:q} --digest {wildcards.digest:q} > {log:q} 2>&1"
 
 
-def failed_marker(wildcards):
-    """The file `dca train --failed-marker` leaves when a training fails for a real reason (not a time limit)."""
-    return f"logs/train/{wildcards.dataset}/{wildcards.variant}/seed{wildcards.seed}.failed"
-
-
-def train_resources():
-    """Config `resources.train`, except that an attempt after a real failure (its marker left) asks for no GPU
-    and one minute: `dca train` refuses it at once, decided here before the job is submitted."""
-
-    def per_attempt(key, value):
-        least = {"gpu": 0, "runtime": 1}[key]
-        return lambda wildcards, attempt: (least if attempt > 1 and Path(failed_marker(wildcards)).exists() else value)
-
-    own = rule_resources("train")
-    return {**own, **{k: per_attempt(k, own[k]) for k in ("gpu", "runtime") if k in own}}
-
-
 rule train:
     input:
         unpack(train_inputs),
