@@ -8,8 +8,8 @@ that is 275 GB per skip, sample and head in float32, so it is measured at a size
 (analytically, a lower bound: stages x batch x heads x N^2 x bytes) where it does not. Ours pools 8^3 voxels
 per token at the first skip (512 tokens at 64^3).
 
-CPU memory is the peak resident set growth (Linux VmHWM after a reset) of one training step after a warm-up
-step, in a fresh interpreter per variant; GPU memory is ``torch.cuda.max_memory_allocated`` of one step.
+CPU memory is the peak resident set growth (Linux VmHWM after a reset) over the training steps, from the RSS
+with the model and inputs built (so gradients and Adam state count), in a fresh interpreter per variant; GPU memory is ``torch.cuda.max_memory_allocated`` of one step.
 """
 
 from __future__ import annotations
@@ -101,10 +101,10 @@ def _cpu_probe(args_json: str) -> None:
     model = build(args["variant"], args["size"], args["width"]).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     x, y = _inputs(args["size"], args["batch"], "cpu")
-    _step(model, optimizer, x, y, None)  # warm-up: Adam state and workspaces exist from here on
     with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # reset VmHWM
+        f.write("5")  # reset VmHWM: imports, the model and the inputs do not count
     before = _status_kb("VmRSS")
+    _step(model, optimizer, x, y, None)  # warm-up (untimed; the allocator keeps its memory for the next steps)
     times = []
     for _ in range(args["repeats"]):
         start = time.perf_counter()
