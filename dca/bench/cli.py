@@ -174,7 +174,9 @@ def _metrics(args: argparse.Namespace) -> dict[str, list[dict]]:
 def _dca3d(args: argparse.Namespace) -> dict[str, list[dict]]:
     from dca.bench import dca3d
 
-    return dca3d.run(size=args.size, batch=args.batch, width=args.width, repeats=args.repeats)
+    return dca3d.run(
+        size=args.size, batch=args.batch, width=args.width, repeats=args.repeats, literal_size=args.literal_size
+    )
 
 
 BENCHES: dict[str, Callable[[argparse.Namespace], dict[str, list[dict]]]] = {
@@ -217,6 +219,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-din", action="store_true", help="models bench: skip the DIN budget")
     parser.add_argument(
         "--width", type=float, default=None, help="dca3d bench: 3D U-Net width factor (CPU 0.125, GPU 0.5)"
+    )
+    parser.add_argument(
+        "--literal-size",
+        type=int,
+        default=None,
+        help="dca3d bench: size at which the literal port is measured (default: the largest that fits; 0: estimate)",
     )
     train = parser.add_argument_group("train bench (the GPU benchmark; a reduced version on CPU)")
     train.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="device")
@@ -273,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("bench", help="run a benchmark (models, data, train, metrics)")
+    parser = subparsers.add_parser("bench", help="run a benchmark (models, data, train, metrics, dca3d)")
     add_arguments(parser)
     parser.set_defaults(func=run)
 

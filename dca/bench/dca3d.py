@@ -9,7 +9,8 @@ that is 275 GB per skip, sample and head in float32, so it is measured at a size
 per token at the first skip (512 tokens at 64^3).
 
 CPU memory is the peak resident set growth (Linux VmHWM after a reset) over the training steps, from the RSS
-with the model and inputs built (so gradients and Adam state count), in a fresh interpreter per variant; GPU memory is ``torch.cuda.max_memory_allocated`` of one step.
+with the model and inputs built (so gradients and Adam state count), in a fresh interpreter per variant; GPU
+memory is ``torch.cuda.max_memory_allocated`` over the steps.
 """
 
 from __future__ import annotations
@@ -159,16 +160,16 @@ def bench_dca3d(
     size: int,
     batch: int,
     width: float,
-    literal_size: int,
+    literal_size: int | None,
     repeats: int = 2,
 ) -> list[dict[str, object]]:
     """One row per variant at ``size`` (the literal port ESTIMATED there), plus the literal port MEASURED at
-    ``literal_size`` beside ours and plain at that size."""
+    ``literal_size`` beside ours and plain at that size (None: the literal port only estimated)."""
     bytes_per_element = 2 if device == "cuda" else 4
     precision = "bf16" if device == "cuda" else "fp32"
     measure = measure_cuda if device == "cuda" else measure_cpu
     rows: list[dict[str, object]] = []
-    for at in dict.fromkeys((size, literal_size)):
+    for at in dict.fromkeys((size, literal_size or size)):
         for variant in VARIANTS:
             row: dict[str, object] = {
                 "device": device,
@@ -215,23 +216,33 @@ def summary_lines(rows: Sequence[dict[str, object]]) -> list[str]:
     return lines
 
 
-def run(*, size: int | None, batch: int | None, width: float | None, repeats: int) -> dict[str, list[dict]]:
+def run(
+    *, size: int | None, batch: int | None, width: float | None, repeats: int, literal_size: int | None = None
+) -> dict[str, list[dict]]:
     """The CPU table (64^3, batch 2 by default: batch norm needs two values at a 16^3 input's 1^3 bottleneck)
-    and, when CUDA is present, the GPU one (128^3, bf16, batch 2)."""
+    and, when CUDA is present, the GPU one (128^3, bf16, batch 2). ``literal_size``: where the literal port is
+    measured (default :func:`literal_size_that_fits`; 0: estimated only)."""
     cpu_size = size or 64
+    if literal_size is None:
+        literal_size = literal_size_that_fits(cpu_size)
     result = {
         "cpu": bench_dca3d(
             device="cpu",
             size=cpu_size,
             batch=batch or 2,
             width=width or 0.125,
-            literal_size=literal_size_that_fits(cpu_size),
+            literal_size=literal_size or None,
             repeats=repeats,
         )
     }
     if torch.cuda.is_available():
         result["cuda"] = bench_dca3d(
-            device="cuda", size=128, batch=2, width=width or 0.5, literal_size=16, repeats=repeats
+            device="cuda",
+            size=128,
+            batch=2,
+            width=width or 0.5,
+            literal_size=16 if literal_size else None,
+            repeats=repeats,
         )
     print("\n".join(summary_lines([r for rows in result.values() for r in rows])))
     if "cuda" not in result:

@@ -30,7 +30,7 @@ def _synth(args: argparse.Namespace) -> int:
     """Write a synthetic dataset in its raw layout."""
     from dca.data.synthetic import synthesize
 
-    out = synthesize(args.kind, Path(args.out), n=args.n, seed=args.seed, size=args.size)
+    out = synthesize(args.kind, Path(args.out), n=args.n, seed=args.seed, size=args.size, depth=args.depth)
     print(f"wrote synthetic {args.kind} data to {out}")
     return 0
 
@@ -93,6 +93,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=None, help="number of cases (patients for acdc); default per kind")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     p.add_argument("--size", type=_size, default=None, help="image size HxW; default per kind")
+    p.add_argument(
+        "--depth", type=int, default=None, help="slices per volume (multiclass and acdc are 3D); default per kind"
+    )
     p.set_defaults(func=_synth)
 
     p = sub.add_parser("download", help="download or take local archives, verify SHA-256, unpack safely")

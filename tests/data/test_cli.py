@@ -34,6 +34,15 @@ def test_synth_then_prepare(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     assert info["split"]["sizes"] == sizes and info["name"] == dataset
 
 
+def test_synth_volumes_take_a_depth(tmp_path: Path) -> None:
+    import nibabel as nib
+
+    raw = tmp_path / "raw"
+    assert main(["data", "synth", "multiclass", "--out", str(raw), "--n", "2", "--size", "32x48", "--depth", "5"]) == 0
+    volume = nib.load(next((raw / "img").glob("*.nii.gz")))
+    assert volume.shape == (48, 32, 5)  # NIfTI (x, y, z) of a (D, H, W) = (5, 32, 48) volume
+
+
 def test_errors_are_reported_not_raised(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "prepare", "nosuch", "--raw", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
     assert "unknown dataset 'nosuch'" in capsys.readouterr().err
