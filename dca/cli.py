@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 
+from dca.train.lock import RunLockedError
 from dca.utils.io import DiskFullError
 
 # sub-command name -> module providing add_parser(subparsers)
@@ -26,9 +27,20 @@ COMMANDS = {
 }
 
 
-#: Errors that mean bad input (a config, a file, a value) or a full disk: one line on stderr and exit 1 (``--debug``:
-#: the traceback). Anything else is a bug and keeps Python's traceback.
-INPUT_ERRORS = (ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError, TypeError, DiskFullError)
+#: Errors that mean bad input (a config, a file, a value), a full disk or an output another process holds: one line
+#: on stderr and exit 1 (``--debug``: the traceback). Anything else is a bug and keeps Python's traceback.
+INPUT_ERRORS = (
+    ValueError,
+    KeyError,
+    FileNotFoundError,
+    NotADirectoryError,
+    PermissionError,
+    TypeError,
+    DiskFullError,
+    RunLockedError,
+)
+#: The exit code of a command interrupted by ctrl-C (SIGINT), as a shell reports it: 128 + 2.
+INTERRUPTED_EXIT_CODE = 130
 #: Global options that take no value (they come before the sub-command).
 GLOBAL_FLAGS = {"-v", "--verbose", "-q", "--quiet", "--debug"}
 
@@ -49,7 +61,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         prog="dca",
         description=__doc__.splitlines()[0],
         epilog="Exit codes: 0 done, 1 failed (bad input, full disk: one line, --debug for the traceback), "
-        "2 usage error, 75 training stopped by SIGTERM and saved (rerun to resume).",
+        "2 usage error, 75 training stopped by SIGTERM and saved (rerun to resume), 130 interrupted (ctrl-C).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log messages (-vv: debug)")
@@ -69,7 +81,7 @@ def _command(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``dca``: exit code 0 done, 1 failed, 2 usage error (argparse), or the command's own (75)."""
+    """Run ``dca``: exit code 0 done, 1 failed, 2 usage error (argparse), 130 interrupted, or the command's own (75)."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(_command(argv)).parse_args(argv)
     level = logging.INFO + 10 * (args.quiet - args.verbose)
@@ -82,6 +94,15 @@ def main(argv: list[str] | None = None) -> int:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"dca {args.command}: error: {message} (--debug shows the traceback)", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(
+            f"dca {args.command}: interrupted (ctrl-C); outputs are only renamed into place once complete, so none "
+            "is half-written: run the same command again",
+            file=sys.stderr,
+        )
+        return INTERRUPTED_EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -43,7 +43,14 @@ def _download(args: argparse.Namespace) -> int:
     spec = get_dataset(args.dataset)
     fetched = download(spec, Path(args.out), args.url_or_file, args.sha256)
     for item in fetched:
-        print(f"{item.name}: sha256 {item.sha256}" + (" (recorded in SHA256SUMS)" if item.recorded else " (verified)"))
+        state = "recorded in SHA256SUMS" if item.recorded else "not verified" if item.not_recorded else "verified"
+        print(f"{item.name}: sha256 {item.sha256} ({state})")
+        if item.not_recorded:
+            print(
+                f"warning: {item.name}: its checksum is not recorded in SHA256SUMS, as {args.out} does not hold the "
+                f"full release ({item.not_recorded}); if the archive is incomplete, delete it and download it again",
+                file=sys.stderr,
+            )
         for path in item.unpacked:
             print(f"  unpacked {path}")
     if not fetched:

@@ -4,8 +4,11 @@ Downloads are resumable: data goes to ``<archive>.part`` and a later run continu
 ``Range`` request (a server that ignores Range restarts it). Every archive is checked against its
 SHA-256: the registry's, ``--sha256``, or the one recorded in ``OUT/SHA256SUMS`` by an earlier
 download; with none known the first download's checksum is recorded there (verify-and-record), but
-only once the archive has opened and unpacked, so a truncated body (a server that sends no
-Content-Length) is never recorded. A mismatch is an error and the downloaded file is deleted.
+only once the archive has opened and unpacked whole (a plain tar must end with its end-of-archive marker) and
+OUT holds the dataset's layout with at least the registry's case count, so a truncated body (a server that sends
+no Content-Length, a tar cut at a member boundary) is never recorded. A mismatch is an error and the downloaded
+file is deleted. A full disk while unpacking is a :class:`~dca.utils.io.DiskFullError` naming the disk and its
+free space; the archive is kept.
 Archives (zip, tar, tar.gz, ...) are unpacked into a temporary folder, refusing absolute paths,
 ``..`` and links, then merged into OUT: new files are moved in, files already there with the same
 content are kept, files only in OUT (a user's notes) are never touched, and a file whose content
@@ -17,18 +20,21 @@ from __future__ import annotations
 import filecmp
 import hashlib
 import http.client
+import io
+import os
 import shutil
 import stat
 import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from dca.data.registry import DatasetSpec
-from dca.utils.io import staging_dir, write_text
+from dca.utils.io import DiskFullError, disk_full_errno, disk_full_error, staging_dir, write_text
 from dca.utils.progress import Progress
 
 CHUNK = 1 << 20
@@ -42,13 +48,15 @@ class DamagedArchive(ValueError):
 
 @dataclass(frozen=True)
 class Fetched:
-    """One archive obtained: where it is, its SHA-256, whether that was recorded now, what it unpacked to."""
+    """One archive obtained: where it is, its SHA-256, whether that was recorded now, what it unpacked to, and
+    why a checksum nothing confirmed was not recorded (OUT does not look like the full release), if so."""
 
     name: str
     archive: Path
     sha256: str
     recorded: bool
     unpacked: tuple[Path, ...]
+    not_recorded: str = ""
 
 
 def sha256_of(path: Path) -> str:
@@ -97,6 +105,9 @@ def _receive(response: http.client.HTTPResponse, part: Path, append: bool, url: 
             if length is not None and received < int(length):
                 raise ConnectionError(f"received {received} of {length} bytes")
         except (OSError, http.client.HTTPException) as err:
+            code = disk_full_errno(err)
+            if code is not None:
+                raise disk_full_error(part, code) from err
             raise ValueError(
                 f"{url}: the download broke off ({err}); {part} keeps {f.tell()} bytes: "
                 "run the same command again to resume"
@@ -167,7 +178,22 @@ def _untar(archive: Path, into: Path) -> None:
                 raise ValueError(f"{archive}: member {info.name!r} is a link or special file; refusing to unpack")
             if path.parts and path.parts[0] != "__MACOSX":
                 members.append(info)
+        _check_tar_end(tf, archive)
         tf.extractall(into, members=members, filter="data")
+
+
+def _check_tar_end(tf: tarfile.TarFile, archive: Path) -> None:
+    """Refuse a plain tar without its end-of-archive marker (two zero blocks after the last member): cut at a
+    member boundary, it would read as a complete, smaller archive (a compressed tar cut short fails to decompress)."""
+    if not isinstance(tf.fileobj, io.BufferedReader):
+        return
+    tf.fileobj.seek(tf.offset)
+    if tf.fileobj.read(2 * tarfile.BLOCKSIZE) != bytes(2 * tarfile.BLOCKSIZE):
+        last = tf.getmembers()[-1].name if tf.getmembers() else "none"
+        raise DamagedArchive(
+            f"{archive}: the archive is damaged (cut short: no end-of-archive marker after its last member, {last!r}); "
+            "delete it and download it again"
+        )
 
 
 def _conflicts(new: Path, old: Path) -> list[str]:
@@ -194,7 +220,8 @@ def unpack(archive: Path, dest: Path) -> tuple[Path, ...]:
     """Safely unpack a zip or tar archive into ``dest``, merged with what is there; returns the top-level entries.
 
     Nothing in ``dest`` is deleted or overwritten: a file the archive holds with different content is a
-    ValueError naming it (before anything is moved); stale staging folders of killed unpacks are removed.
+    ValueError naming it (before anything is moved); stale staging folders of killed unpacks are removed. A full
+    disk is a :class:`DiskFullError` naming ``dest`` and its free space (the archive is not blamed).
     """
     dest.mkdir(parents=True, exist_ok=True)
     staging = staging_dir(dest, f"unpack-{archive.name}")
@@ -207,6 +234,9 @@ def unpack(archive: Path, dest: Path) -> tuple[Path, ...]:
             else:
                 raise DamagedArchive(f"{archive}: not a zip or tar archive; download it again or unpack it by hand")
         except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as err:
+            code = disk_full_errno(err)
+            if code is not None:
+                raise _unpack_disk_full(archive, dest, code) from err
             raise DamagedArchive(f"{archive}: the archive is damaged ({err}); delete it and download it again") from err
         entries = sorted(staging.iterdir())
         conflicts = [c for entry in entries for c in _conflicts(entry, dest / entry.name)]
@@ -222,6 +252,16 @@ def unpack(archive: Path, dest: Path) -> tuple[Path, ...]:
         return tuple(dest / entry.name for entry in entries)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _unpack_disk_full(archive: Path, dest: Path, code: int) -> DiskFullError:
+    """The error for ``archive`` not unpacked into ``dest`` for lack of space: the disk, its free MiB, what to do."""
+    free = shutil.disk_usage(dest).free / 2**20
+    return DiskFullError(
+        code,
+        f"cannot unpack {archive} into {dest}: {os.strerror(code)} ({free:.1f} MiB free on {dest}); nothing was "
+        f"unpacked and {archive.name} is kept (it is not damaged). Free some space and run the same command again",
+    )
 
 
 def read_sums(folder: Path) -> dict[str, str]:
@@ -276,6 +316,8 @@ def download(
     """Obtain, verify and unpack the archives of ``spec`` into ``out``.
 
     ``sources`` (URLs or local files) replace the registry's; ``sha256`` pins the checksum of a single archive.
+    Checksums nothing confirmed are recorded once all archives are unpacked, and only if ``out`` then holds the
+    full release (:func:`incomplete_release`).
     """
     out, sha256 = Path(out), sha256.lower() if sha256 else None
     plan = _plan(spec, out, sources)
@@ -283,7 +325,7 @@ def download(
         raise ValueError(f"--sha256 pins one archive, but {len(plan)} are to be fetched; fetch them one at a time")
     known = {a.name: a.sha256 for a in spec.source.archives if a.sha256}
     recorded_before = read_sums(out)
-    fetched = []
+    unpacked_all: list[tuple[str, Path, str, bool, tuple[Path, ...]]] = []
     for location, name in plan:
         expected = sha256 or known.get(name) or recorded_before.get(name)
         hint = _clear_hint(out, name) if expected is not None and expected == recorded_before.get(name) else ""
@@ -312,11 +354,31 @@ def download(
             raise DamagedArchive(
                 f"{err}; the download was deleted (nothing recorded): run the same command again"
             ) from err
-        record = expected is None and actual not in known.values()
-        if record:
+        unpacked_all.append((name, archive, actual, expected is None and actual not in known.values(), unpacked))
+    why = incomplete_release(spec, out) if any(item[3] for item in unpacked_all) else ""
+    fetched = []
+    for name, archive, actual, unconfirmed, unpacked in unpacked_all:
+        if unconfirmed and not why:
             _record(out, name, actual)
-        fetched.append(Fetched(name, archive, actual, record, unpacked))
+        fetched.append(Fetched(name, archive, actual, unconfirmed and not why, unpacked, why if unconfirmed else ""))
     return fetched
+
+
+def incomplete_release(spec: DatasetSpec, out: Path) -> str:
+    """Why ``out`` does not hold the full release of ``spec`` (no layout of the dataset, an image without its
+    mask, fewer cases than the registry counts), or "" when it does: a cut archive is never the reference."""
+    from dca.data.convert import find_layout, layout_module
+
+    try:
+        layout, root = find_layout(spec, out)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # masks without an image: ``dca data prepare`` reports them
+            found = len(layout_module(layout).cases(root, spec))
+    except (ValueError, FileNotFoundError) as err:
+        return str(err).splitlines()[0]
+    if spec.cases is not None and found < spec.cases:
+        return f"the {layout} layout at {root} holds {found} cases, the full release {spec.cases}"
+    return ""
 
 
 def _clear_hint(out: Path, name: str) -> str:

@@ -45,12 +45,14 @@ from dca.utils.progress import track
 LOG = stage_log("evaluate")  # the default: [dca evaluate] lines on stderr
 
 
-def check_compatible(trained: Path, other: Path) -> None:
+def check_compatible(summary: dict[str, Any], trained: Path, other: Path) -> None:
     """Refuse to test a run on a dataset whose image channels or number of classes differ from those of the
-    dataset it was trained on (its weights would not fit); a training dataset no longer on disk is not compared."""
-    if not ProcessedDir(trained).info.is_file():
+    dataset it was trained on (its weights would not fit): as its ``summary`` records them, so the training dataset
+    need not be on disk (read from there for a run whose summary predates the record, when it still is)."""
+    ours = summary.get("dataset") or (dataset_info(trained) if ProcessedDir(trained).info.is_file() else None)
+    if ours is None:
         return
-    ours, theirs = dataset_info(trained), dataset_info(other)
+    theirs = dataset_info(other)
     differ = [
         f"{what} {other_value} (trained on {trained_value})"
         for what, trained_value, other_value in (
@@ -198,7 +200,7 @@ def evaluate_run(
             raise FileNotFoundError(
                 f"{data}: not a processed dataset (no {ProcessedDir(data).complete.name}); run `dca data prepare` first"
             )
-        check_compatible(Path(config.data.root), Path(data))
+        check_compatible(read_summary(run_dir), Path(config.data.root), Path(data))
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=str(data)))
         out = out if out is not None else RunDir(run_dir).path / f"{RunDir(run_dir).eval_dir.name}-{Path(data).name}"
     resolution = resolution or config.eval.resolution

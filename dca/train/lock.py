@@ -1,10 +1,12 @@
 """One ``dca train`` per run folder: an exclusive ``flock`` on the folder's lock file, the owner's pid inside.
 
 The kernel drops a ``flock`` when its process dies, so a lock file left by a killed run (``kill -9``,
-a node crash) is stale by construction: the next run takes it over and says so. Where the file system has no
-``flock`` (Lustre mounted without it, some NFS: ENOSYS/EOPNOTSUPP) the lock file itself is the lock, created
-with ``O_EXCL``; its owner refreshes its time while it lives, and a lock whose owner is no longer running on
-this machine, or whose time is older than :data:`STALE_AFTER_S`, is stale and taken over.
+a node crash) is stale by construction: the next run takes it over and says so. Forked children (data-loader
+workers) close their inherited copy of the lock at once, so that orphaned workers never hold it after their
+parent died. Where the file system has no ``flock`` (Lustre mounted without it, some NFS: ENOSYS/EOPNOTSUPP) the
+lock file itself is the lock, created with ``O_EXCL``; its owner refreshes its time while it lives, and a lock
+whose owner is no longer running on this machine, or whose time is older than :data:`STALE_AFTER_S`, is stale
+and taken over.
 """
 
 from __future__ import annotations
@@ -28,8 +30,24 @@ HEARTBEAT_S = 60.0
 STALE_AFTER_S = 600.0
 
 
+#: The ``flock``-ed lock fds this process holds, closed in every forked child (:func:`_close_in_child`).
+_HELD: set[int] = set()
+
+
 class RunLockedError(RuntimeError):
-    """Another live process is training in the same run folder."""
+    """Another live process is training in the same run folder (or holds another folder's lock)."""
+
+
+def _close_in_child() -> None:
+    """In a forked child, close its copies of the parent's lock fds: a ``flock`` lasts while any copy is open, so
+    a worker outliving its killed parent would hold the lock (the parent's own copies stay locked)."""
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
 
 
 def _owner(fd: int) -> str:
@@ -39,12 +57,14 @@ def _owner(fd: int) -> str:
 
 
 @contextlib.contextmanager
-def run_lock(path: Path, log: Callable[[str], None]) -> Iterator[None]:
-    """Hold the lock file ``path`` for the duration of the block; a second holder gets :class:`RunLockedError`."""
+def run_lock(path: Path, log: Callable[[str], None], busy: str | None = None) -> Iterator[None]:
+    """Hold the lock file ``path`` for the duration of the block; a second holder gets :class:`RunLockedError`,
+    which begins with ``busy`` (default: ``<folder of path> is being trained``)."""
     path = Path(path)
+    busy = busy or f"{path.parent} is being trained"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not _flock_supported(path.parent):
-        with _exclusive_file_lock(path, log):
+        with _exclusive_file_lock(path, log, busy):
             yield
         return
     while True:
@@ -55,13 +75,14 @@ def run_lock(path: Path, log: Callable[[str], None]) -> Iterator[None]:
             owner = _owner(fd) or "another process"
             os.close(fd)
             raise RunLockedError(
-                f"{path.parent} is being trained by {owner} (lock file {path}); wait for it to finish or stop it "
+                f"{busy} by {owner} (lock file {path}); wait for it to finish or stop it "
                 "(a lock of a dead process is released by the system and taken over automatically)"
             ) from None
         with contextlib.suppress(FileNotFoundError):
             if os.stat(path).st_ino == os.fstat(fd).st_ino:  # not unlinked by a finishing holder meanwhile
                 break
         os.close(fd)
+    _HELD.add(fd)
     try:
         stale = _owner(fd)
         if stale:
@@ -70,8 +91,10 @@ def run_lock(path: Path, log: Callable[[str], None]) -> Iterator[None]:
         os.pwrite(fd, f"{os.getpid()}@{socket.gethostname()}\n".encode(), 0)
         yield
     finally:
-        path.unlink(missing_ok=True)  # before unlocking, so that nobody locks a file about to vanish
-        os.close(fd)
+        if fd in _HELD:  # else this is a forked child leaving the block: its copy is closed, the lock not its own
+            path.unlink(missing_ok=True)  # before unlocking, so that nobody locks a file about to vanish
+            _HELD.discard(fd)
+            os.close(fd)
 
 
 def _flock_supported(folder: Path) -> bool:
@@ -156,7 +179,7 @@ def _heartbeat(fd: int) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _exclusive_file_lock(path: Path, log: Callable[[str], None]) -> Iterator[None]:
+def _exclusive_file_lock(path: Path, log: Callable[[str], None], busy: str) -> Iterator[None]:
     """:func:`run_lock` where ``flock`` is unsupported: the lock file, created with ``O_EXCL``, is the lock."""
     log(
         f"{path.parent}: this file system does not support flock; locking with {path} instead (created with "
@@ -175,7 +198,7 @@ def _exclusive_file_lock(path: Path, log: Callable[[str], None]) -> Iterator[Non
             owner, age = state
             if not _is_stale(owner, age):
                 raise RunLockedError(
-                    f"{path.parent} is being trained by {owner or 'another process'} (lock file {path}, "
+                    f"{busy} by {owner or 'another process'} (lock file {path}, "
                     f"refreshed {age:.0f} s ago; no flock on this file system); wait for it to finish or stop it "
                     f"(the lock of a process no longer running on this machine, or one not refreshed for "
                     f"{STALE_AFTER_S:.0f} s, is taken over automatically; delete {path} if you know it is stale)"

@@ -374,7 +374,8 @@ class Trainer:
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
-        """The finished run's summary: selection (test selection marked), best and final epochs, cost, how it ran."""
+        """The finished run's summary: selection (test selection marked), best and final epochs, cost, how it ran,
+        and the channels and labels of its dataset (what another dataset it is tested on must match)."""
         p = self.progress
         best_epoch = p.epoch if self.config.selection == "last" else p.best_epoch
         return {
@@ -389,6 +390,7 @@ class Trainer:
             "best": p.history[best_epoch - 1] if best_epoch else None,
             "final": p.history[-1],
             "parameters": sum(t.numel() for t in self.model.parameters()),
+            "dataset": {"channels": self.train_set.info["channels"], "labels": list(self.train_set.info["labels"])},
             "device": str(self.device),
             "determinism": self.determinism,
             "precision": "fp32" if self.amp is None else str(self.amp).removeprefix("torch."),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dca.cli import main
+from dca.data.download import SUMS_FILE
 
 
 def test_list(capsys: pytest.CaptureFixture[str]) -> None:
@@ -59,6 +60,8 @@ def test_download_local_file_then_prepare(tmp_path: Path, capsys: pytest.Capture
     archive = fake.zip_dir(fake.cvc(tmp_path / "src" / "CVC-ClinicDB", n=10, ext="png"), tmp_path / "CVC-ClinicDB.zip")
     raw = tmp_path / "raw"
     assert main(["data", "download", "cvc", "--out", str(raw), "--url-or-file", archive.as_uri()]) == 0
-    assert "recorded in SHA256SUMS" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "(not verified)" in out and not (raw / SUMS_FILE).exists()  # 10 cases: not the full release's checksum
+    assert "its checksum is not recorded" in err and "holds 10 cases, the full release 612" in err
     assert main(["data", "prepare", "cvc", "--raw", str(raw), "--out", str(tmp_path / "p"), "--protocol", "din"]) == 0
     assert "protocol din: train 8, val 1, test 1" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -107,3 +108,19 @@ def test_a_dataset_with_other_channels_and_classes_is_refused(
     assert f"{other} does not match {datasets['train']}, the dataset the run was trained on" in err
     assert "channels 1 (trained on 3), classes 9 (trained on 2)" in err
     assert not out.exists() and not run.eval_dir.exists()
+
+
+def test_the_check_needs_no_training_dataset_on_disk(
+    datasets: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only the runs were pulled: the channels and classes come from the run's summary."""
+    trained_on = tmp_path / "train"
+    shutil.copytree(datasets["train"], trained_on)
+    run = _train(trained_on, tmp_path / "run")
+    shutil.rmtree(trained_on)
+    assert json.loads(run.summary.read_text())["dataset"] == {"channels": 3, "labels": ["background", "polyp"]}
+    other = datasets["multiclass"]
+    assert main(["evaluate", str(run.path), "--data", str(other), "--out", str(tmp_path / "cross")]) == 1
+    err = capsys.readouterr().err
+    assert f"{other} does not match {trained_on}" in err
+    assert "channels 1 (trained on 3), classes 9 (trained on 2)" in err

@@ -4,6 +4,8 @@ bit-exact, a changed epoch count, a changed precision on resume, and the default
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +65,36 @@ def test_the_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
             with run_lock(lock, messages.append):
                 pass
     assert messages == [f"taking over the stale lock {lock} of {dead.stdout.strip()}@somehost (no longer running)"]
+
+
+HOLD_WITH_A_FORKED_WORKER = """
+import multiprocessing, sys, time
+from dca.train.lock import run_lock
+with run_lock(sys.argv[1], print):
+    worker = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))  # as a DataLoader forks
+    worker.start()
+    print(worker.pid, flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_after_kill_9_a_forked_worker_does_not_hold_the_run_lock(tmp_path: Path) -> None:
+    lock = tmp_path / ".lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WITH_A_FORKED_WORKER, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    worker = int(holder.stdout.readline())
+    try:
+        holder.kill()
+        holder.wait(timeout=30)
+        os.kill(worker, 0)  # the orphaned worker still runs ...
+        messages: list[str] = []
+        with run_lock(lock, messages.append):  # ... and an immediate restart gets the lock all the same
+            pass
+        owner = f"{holder.pid}@{socket.gethostname()}"
+        assert messages == [f"taking over the stale lock {lock} of {owner} (no longer running)"]
+    finally:
+        os.kill(worker, signal.SIGKILL)
 
 
 def test_divergence_before_any_checkpoint_says_none_exists(make_config, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 ROOT = "wörk space"
@@ -16,6 +17,7 @@ EPOCHS = {"dca": 2, "din": 1}
 IMAGES, SIZE = 12, 32
 
 
+@pytest.mark.slow
 def test_the_demo_runs_where_paths_hold_a_space_and_a_non_ascii_letter(wf: Any, tmp_path: Path) -> None:
     ws = wf.make_workspace(tmp_path / "ws")
     config = yaml.safe_load(wf.demo_config.read_text(encoding="utf-8"))

@@ -43,6 +43,18 @@ class Case:
     mask: Path | None = None
 
 
+def check_utf8(case: Case) -> None:
+    """Refuse a case whose paths are not valid UTF-8 (a name's bytes that the file system encoding cannot decode):
+    the index and dataset.json are UTF-8 text, so it would fail only after every case had been written."""
+    try:
+        f"{case.id}{case.source}".encode()
+    except UnicodeEncodeError as err:
+        raise ValueError(
+            f"{case.source!r}: a file or folder name here is not valid UTF-8 ({err.object[err.start : err.end]!r} "
+            "stands for bytes it cannot decode); rename it and prepare again"
+        ) from None
+
+
 def is_junk(path: Path) -> bool:
     """Hidden files, macOS resource forks and ``__MACOSX`` folders that archives carry along."""
     return path.name.startswith(".") or path.name == "__MACOSX"

@@ -3,7 +3,9 @@
 Cases are decoded and written by a thread pool (twice the cores: decoders and fsync release the GIL)
 into a temporary sibling folder, each file atomically; the description and then the index come last,
 and the folder is renamed into place only when everything succeeded. Any error removes the
-temporary folder, so no partial output remains.
+temporary folder, so no partial output remains. The output is locked while it is written (a lock file beside
+it, as a run folder's): a second prepare on the same ``--out`` is refused instead of deleting the first one's
+temporary folder as stale.
 """
 
 from __future__ import annotations
@@ -19,17 +21,26 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dca.data.convert.common import Case, Sample
+from dca.data.convert.common import Case, Sample, check_utf8
 from dca.data.registry import DatasetSpec
 from dca.data.splits import Split
 from dca.processed import INDEX_COLUMNS, ProcessedDir
+from dca.train.lock import run_lock
 from dca.utils.io import atomic_path, save_npy, staging_dir, trash_name, write_json, write_text
+from dca.utils.log import stage_log
 from dca.utils.progress import track
+
+LOG = stage_log("data")
 
 #: zlib level of the PNGs: 1 is ~3x faster to write than the default 6 and only ~10 % larger.
 PNG_COMPRESSION = 1
 #: share of empty masks in a subset above which preparing warns (a sign of a mis-read mask encoding)
 EMPTY_WARN_SHARE = 0.2
+
+
+def lock_file(out: Path) -> Path:
+    """The lock file a prepare holds while it writes ``out``: beside it, as ``out`` itself is replaced."""
+    return out.parent / f".{out.name}.lock"
 
 
 def check_target(out: Path, overwrite: bool) -> None:
@@ -105,7 +116,7 @@ def _warn_empty(name: str, rows: list[dict[str, object]], empties: dict[str, lis
                 f"dataset {name!r}: {len(ids)} of {total} {subset} masks are empty (e.g. {files}); "
                 "check the mask files and the registry's mask encoding",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
 
@@ -145,10 +156,27 @@ def write_processed(
     split of another protocol from the prepared folder alone.
     """
     out = Path(out)
+    with run_lock(lock_file(out), LOG, f"{out} is being prepared"):
+        return _write_locked(spec, cases, split, out, source, overwrite, workers, units)
+
+
+def _write_locked(
+    spec: DatasetSpec,
+    cases: list[Case],
+    split: Split,
+    out: Path,
+    source: dict[str, object],
+    overwrite: bool,
+    workers: int | None,
+    units: dict[str, dict[str, str]] | None,
+) -> Path:
+    """:func:`write_processed` once ``out`` is locked (its stale temporary folders are then truly stale)."""
     check_target(out, overwrite)
-    staging = staging_dir(out.parent, out.name)
+    for case in cases:
+        check_utf8(case)
     subset_of = split.subset_of()
     pool = ThreadPoolExecutor(max_workers=workers or min(8, 2 * (os.cpu_count() or 1)))
+    staging = staging_dir(out.parent, out.name)
     try:
         try:
             jobs = pool.map(lambda c: _write_case(c, spec, subset_of[c.id], staging), cases)
