@@ -11,8 +11,8 @@ import importlib
 import logging
 import sys
 
-from dca.train.lock import RunLockedError
 from dca.utils.io import DiskFullError
+from dca.utils.lock import RunLockedError
 
 # sub-command name -> module providing add_parser(subparsers)
 COMMANDS = {

@@ -114,8 +114,8 @@ def _train(config: RunConfig, stop: StopRequest) -> int:
     """Import the training engine (torch: seconds) and train; runtime failures exit 1 with their message."""
     from dca.train.checkpoint import DiskFullError
     from dca.train.determinism import StrictDeterminismError
-    from dca.train.lock import RunLockedError
     from dca.train.loop import DivergedError, train
+    from dca.utils.lock import RunLockedError
 
     try:
         train(config, stop=stop)

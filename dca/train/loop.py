@@ -42,11 +42,11 @@ from dca.train.device import (
 )
 from dca.train.history import EpochLog
 from dca.train.loader import default_workers
-from dca.train.lock import run_lock
 from dca.train.losses import SegmentationLoss, to_labels
 from dca.train.runlog import RunLog
 from dca.train.stop import PREEMPTED_EXIT_CODE, Preempted, StopRequest
 from dca.utils.io import remove_stale_temps, write_json
+from dca.utils.lock import run_lock
 from dca.utils.log import Log, stage_log
 
 LOG = stage_log("train")  # the default: [dca train] lines on stderr

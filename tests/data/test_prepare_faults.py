@@ -14,7 +14,7 @@ import pytest
 
 from dca.data.convert import common, prepare
 from dca.processed import ProcessedDir
-from dca.train.lock import RunLockedError
+from dca.utils.lock import RunLockedError
 
 
 def test_a_second_prepare_on_the_same_out_is_refused_and_the_first_finishes(

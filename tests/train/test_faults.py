@@ -22,7 +22,7 @@ from dca.train.checkpoint import load_checkpoint
 from dca.train.config import resolve_config
 from dca.train.device import restore_scaler
 from dca.train.loader import default_workers, job_cpus
-from dca.train.lock import RunLockedError, run_lock
+from dca.utils.lock import RunLockedError, run_lock
 
 QUIET = lambda _: None  # noqa: E731
 
@@ -42,7 +42,7 @@ def test_temp_files_left_by_kills_are_removed_on_the_next_start(make_config, tmp
 
 def test_a_second_trainer_on_the_same_run_folder_is_refused(make_config, tmp_path: Path) -> None:
     run = RunDir(tmp_path / "run")
-    hold = f"import sys\nfrom dca.train.lock import run_lock\nwith run_lock({str(run.lock)!r}, print):\n"
+    hold = f"import sys\nfrom dca.utils.lock import run_lock\nwith run_lock({str(run.lock)!r}, print):\n"
     hold += "    print('locked', flush=True)\n    sys.stdin.read()"
     holder = subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
@@ -69,7 +69,7 @@ def test_the_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
 
 HOLD_WITH_A_FORKED_WORKER = """
 import multiprocessing, sys, time
-from dca.train.lock import run_lock
+from dca.utils.lock import run_lock
 with run_lock(sys.argv[1], print):
     worker = multiprocessing.get_context("fork").Process(target=time.sleep, args=(60,))  # as a DataLoader forks
     worker.start()

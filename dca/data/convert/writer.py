@@ -25,8 +25,8 @@ from dca.data.convert.common import Case, Sample, check_utf8
 from dca.data.registry import DatasetSpec
 from dca.data.splits import Split
 from dca.processed import INDEX_COLUMNS, ProcessedDir
-from dca.train.lock import run_lock
 from dca.utils.io import atomic_path, save_npy, staging_dir, trash_name, write_json, write_text
+from dca.utils.lock import run_lock
 from dca.utils.log import stage_log
 from dca.utils.progress import track
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dca.train import lock as lock_module
-from dca.train.lock import RunLockedError, run_lock
+from dca.utils import lock as lock_module
+from dca.utils.lock import RunLockedError, run_lock
 
 #: Python source that makes flock fail as on Lustre mounted without flock.
 NO_FLOCK = (
@@ -56,7 +56,7 @@ def test_without_flock_two_holders_exclude_each_other(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("no_flock")
 def test_without_flock_the_lock_of_a_killed_holder_is_taken_over(tmp_path: Path) -> None:
     lock = tmp_path / ".lock"
-    hold = f"{NO_FLOCK}import sys\nfrom dca.train.lock import run_lock\nwith run_lock({str(lock)!r}, print):\n"
+    hold = f"{NO_FLOCK}import sys\nfrom dca.utils.lock import run_lock\nwith run_lock({str(lock)!r}, print):\n"
     hold += "    print('locked', flush=True)\n    sys.stdin.read()"
     holder = subprocess.Popen([sys.executable, "-c", hold], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
