@@ -13,6 +13,7 @@ import sys
 
 from dca.utils.io import DiskFullError
 from dca.utils.lock import RunLockedError
+from dca.utils.log import quiet
 
 # sub-command name -> module providing add_parser(subparsers)
 COMMANDS = {
@@ -65,7 +66,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log messages (-vv: debug)")
-    parser.add_argument("-q", "--quiet", action="count", default=0, help="fewer log messages (warnings only)")
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="count",
+        default=0,
+        help="no progress or info lines on stderr (warnings and errors only)",
+    )
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, module in COMMANDS.items():
@@ -80,6 +87,11 @@ def _command(argv: list[str]) -> str | None:
     return rest[0] if rest and rest[0] in COMMANDS else None
 
 
+def command_name(args: argparse.Namespace) -> str:
+    """The full sub-command of parsed ``args`` (``data prepare``); a group keeps its choice in ``<group>_command``."""
+    return " ".join([args.command, *filter(None, [getattr(args, f"{args.command}_command", None)])])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``dca``: exit code 0 done, 1 failed, 2 usage error (argparse), 130 interrupted, or the command's own (75)."""
     argv = sys.argv[1:] if argv is None else argv
@@ -87,19 +99,20 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.INFO + 10 * (args.quiet - args.verbose)
     logging.basicConfig(level=max(logging.DEBUG, min(level, logging.ERROR)), format="%(message)s")
     try:
-        return int(args.func(args) or 0)
+        with quiet(args.quiet > 0):
+            return int(args.func(args) or 0)
     except INPUT_ERRORS as err:
         if args.debug:
             raise
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"dca {args.command}: error: {message} (--debug shows the traceback)", file=sys.stderr)
+        print(f"dca {command_name(args)}: error: {message} (--debug shows the traceback)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         if args.debug:
             raise
         print(
-            f"dca {args.command}: interrupted (ctrl-C); outputs are only renamed into place once complete, so none "
-            "is half-written: run the same command again",
+            f"dca {command_name(args)}: interrupted (ctrl-C); outputs are only renamed into place once complete, so "
+            "none is half-written: run the same command again",
             file=sys.stderr,
         )
         return INTERRUPTED_EXIT_CODE

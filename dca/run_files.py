@@ -40,10 +40,12 @@ def selected_checkpoint(config: RunConfig) -> str:
 
 
 def selection_info(config: RunConfig) -> dict[str, Any]:
-    """The protocol and how the evaluated model was chosen, for summary and metrics (test selection marked)."""
+    """The protocol and how the evaluated model was chosen (split and the score that picked the best epoch), for
+    summary and metrics (test selection marked)."""
     info: dict[str, Any] = {
         "protocol": config.protocol,
         "selection": config.selection,
+        "selection_metric": config.selection_metric,
         "test_selected": config.selection == "test",
     }
     if config.selection == "test":

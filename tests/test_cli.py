@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from dca.cli import main
+from dca.utils.log import is_quiet
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -43,3 +46,47 @@ def test_verbosity_sets_the_log_level(tmp_path: Path, flags: list[str], level: i
         assert root.level == level
     finally:
         root.handlers, root.level = handlers, old
+
+
+def test_python_dash_m_dca_runs_the_cli() -> None:
+    """`python -m dca` is the `dca` command (the workflow's jobs call it so), with its exit codes."""
+    cmd = [sys.executable, "-m", "dca", "experiments", "-h"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("usage: dca experiments")
+    bad = subprocess.run([sys.executable, "-m", "dca", "experiments", "no-such"], capture_output=True, timeout=60)
+    assert bad.returncode == 2
+
+
+def test_quiet_drops_progress_and_info_lines_and_keeps_results_and_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = tmp_path / "raw"
+    assert main(["-q", "data", "synth", "binary", "--out", str(raw), "--n", "4", "--size", "16x16"]) == 0
+    (raw / "masks" / "stray.jpg").write_bytes((raw / "masks" / "synpolyp0000.jpg").read_bytes())
+    assert capsys.readouterr().err == ""
+    loud = ["data", "prepare", "synthetic-binary", "--raw", str(raw), "--out", str(tmp_path / "loud")]
+    with pytest.warns(UserWarning, match="1 mask file"):
+        assert main(loud) == 0
+    shown = capsys.readouterr()
+    assert "prepare synthetic-binary: 4/4 images" in shown.err
+    with pytest.warns(UserWarning, match="1 mask file"):  # a warning stays
+        assert main(["-q", *loud[:-1], str(tmp_path / "quiet")]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and quiet.out == shown.out.replace("loud", "quiet")  # the result line, unchanged
+    assert not is_quiet()  # for this command only
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["data", "splits", "{missing}"],
+        ["experiments", "check", "{missing}"],
+        ["report", "tables", "--config", "{missing}"],
+        ["models", "params", "no-such-model"],
+    ],
+)
+def test_errors_name_the_full_sub_command(tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    argv = [arg.format(missing=tmp_path / "missing") for arg in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"dca {argv[0]} {argv[1]}: error: ") and err.count("\n") == 1

@@ -78,3 +78,50 @@ def test_a_built_wheel_carries_the_workflow_schema(tmp_path: Path) -> None:
     )
     env = {"PATH": "", "PYTHONPATH": str(installed), "PYTHONNOUSERSITE": "1"}
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, env=env)
+
+
+TORCH_STACK = {"torch", "torchvision", "segmentation-models-pytorch", "timm"}
+
+
+def _rule_envs() -> dict[str, dict[str, str]]:
+    """workflow/envs/<name>.yaml -> its pip pins (name -> full requirement)."""
+    envs = {}
+    for path in sorted((ROOT / "workflow/envs").glob("*.yaml")):
+        env = yaml.safe_load(path.read_text(encoding="utf-8"))
+        pins = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+        envs[path.stem] = {_name(r): r for r in pins}
+    return envs
+
+
+def test_rule_envs_are_pinned_and_the_report_needs_no_torch() -> None:
+    """The jobs' conda envs pin every package (`==`) of pyproject's runtime dependencies (pillow, which the
+    figures import, too) and hold no dca; torch's env is only for the rules that build models."""
+    envs = _rule_envs()
+    assert set(envs) == {"base", "torch"}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = {_name(r) for r in project["dependencies"]} | {"pillow"}
+    assert set(envs["torch"]) == runtime and set(envs["base"]) == runtime - TORCH_STACK
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.+-]*", r) for env in envs.values() for r in env.values())
+    assert envs["base"].items() <= envs["torch"].items()
+    rules = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "workflow/rules").glob("*.smk")))
+    torch_rules = set(re.findall(r"^rule (\w+):(?:\n(?!rule ).*)*?\n\s+conda:\n\s+ENVS\[\"torch\"\]", rules, re.M))
+    assert torch_rules == {"train", "evaluate", "bench_models"}
+    assert rules.count("conda:") == len(re.findall(r"conda:\n\s+ENVS\[\"(?:base|torch)\"\]", rules))
+
+
+def test_jobs_call_python_dash_m_dca() -> None:
+    """Every job runs `python -m dca ...` (the workflow's own package on PYTHONPATH), never an installed `dca`."""
+    rules = "\n".join(p.read_text(encoding="utf-8") for p in sorted((ROOT / "workflow/rules").glob("*.smk")))
+    shells = "\n".join(re.findall(r"^\s+\"(.*)\"$", rules, re.M))
+    commands = "(?:data|train|evaluate|enhance|report|bench|experiments) "
+    assert len(re.findall(f"python -m dca {commands}", shells)) >= 11
+    assert not re.findall(f"(?<![\\w./`-])(?<!-m )dca {commands}", shells)  # `dca x` in docstrings is prose
+
+
+def test_the_container_definitions_install_the_torch_env() -> None:
+    """The Apptainer and Docker images install the pins of workflow/envs/torch.yaml; the workflow names the image."""
+    for name in ("dca.def", "Dockerfile"):
+        text = (ROOT / "workflow/envs" / name).read_text(encoding="utf-8")
+        assert "workflow/envs/torch.yaml" in text and "pip install" in text, name
+    snakefile = (ROOT / "workflow/Snakefile").read_text(encoding="utf-8")
+    assert 'container: config["container"]' in snakefile

@@ -25,7 +25,7 @@ STAGES = ("data", "enhance", "train", "evaluate", "report")
 
 def test_processed_names_are_defined_once() -> None:
     """No source file but dca/processed.py spells a processed dataset's file name or joins its folders by hand."""
-    sources = [*REPO.glob("dca/**/*.py"), *REPO.glob("workflow/**/*.smk"), REPO / "Snakefile"]
+    sources = [*REPO.glob("dca/**/*.py"), *REPO.glob("workflow/**/*.smk"), REPO / "workflow/Snakefile"]
     names = "|".join(re.escape(name) for name in NAMES)
     pattern = re.compile(rf"""["'/]({names})["']""")
     found = {

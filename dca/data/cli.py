@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from dca.utils.log import info
+
 
 def _size(text: str) -> tuple[int, int]:
     """Parse ``HxW`` (e.g. 128x128)."""
@@ -55,7 +57,7 @@ def _download(args: argparse.Namespace) -> int:
             print(f"  unpacked {path}")
     if not fetched:
         print(f"{spec.name}: already unpacked in {args.out}; nothing to download")
-    print(f"next: dca data prepare {spec.name} --raw {args.out} --out PROCESSED")
+    info(f"next: dca data prepare {spec.name} --raw {args.out} --out PROCESSED")
     return 0
 
 
@@ -72,7 +74,7 @@ def _prepare(args: argparse.Namespace) -> int:
     )
     expected = get_dataset(args.dataset).cases
     if expected is not None and expected != sum(sizes.values()):
-        print(f"note: the full {args.dataset} release has {expected} cases", file=sys.stderr)
+        info(f"note: the full {args.dataset} release has {expected} cases")
     return 0
 
 

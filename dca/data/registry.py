@@ -72,7 +72,9 @@ class Protocol:
     overrides the dataset's (0: no validation split, as the papers' code); ``subsets`` limits the cases
     to these official subsets; ``test_size`` and ``random_state`` belong to the ``sklearn`` kind;
     ``layouts`` (empty: the dataset's) are the raw layouts it accepts, when its split needs one layout's lists;
-    ``selection`` is the split a paper protocol's runs select on (``test`` as the papers' code, or ``val``).
+    ``selection`` is the split a paper protocol's runs select on (``test`` as the papers' code, or ``val``);
+    ``mask_threshold`` replaces a thresholded dataset's threshold when this protocol prepares it (the DCA code
+    counts every mask value >= 1 as foreground): a prepare-time choice, as each paper split is its own dataset.
     """
 
     name: str
@@ -89,6 +91,7 @@ class Protocol:
     random_state: int = 42
     layouts: tuple[str, ...] = ()
     selection: str = "test"
+    mask_threshold: int | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,9 @@ def _protocol(name: str, entry: _Entry) -> Protocol:
     selection = entry.get("selection", str, "test")
     if selection not in PAPER_SELECTIONS:
         raise ValueError(f"{entry.where}.selection: {selection!r} is not one of {PAPER_SELECTIONS}; fix the registry")
+    mask_threshold = entry.get("mask_threshold", int, None)
+    if mask_threshold is not None and mask_threshold < 1:
+        raise ValueError(f"{entry.where}.mask_threshold: must be >= 1, got {mask_threshold}; fix the registry")
     return Protocol(
         name=name,
         kind=kind,
@@ -276,6 +282,7 @@ def _protocol(name: str, entry: _Entry) -> Protocol:
         random_state=entry.get("random_state", int, 42),
         layouts=tuple(str(x) for x in entry.get("layouts", list, [])),
         selection=selection,
+        mask_threshold=mask_threshold,
     )
 
 
@@ -299,6 +306,11 @@ def _dataset(name: str, entry: _Entry, defaults: _Entry) -> DatasetSpec:
             raise ValueError(
                 f"{protocols_entry.where}.{protocol.name}.layouts: {sorted(set(protocol.layouts) - set(layouts))} "
                 f"are not layouts of the dataset ({list(layouts)}); fix the registry"
+            )
+        if protocol.mask_threshold is not None and "threshold" not in (entry.data.get("mask") or {}):
+            raise ValueError(
+                f"{protocols_entry.where}.{protocol.name}.mask_threshold: the dataset's masks are not thresholded "
+                "(its mask has no threshold); remove the key"
             )
         for twin in protocol.paper:
             if twin not in protocols or protocols[twin].role != "paper":

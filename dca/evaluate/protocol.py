@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import zoom
 
 from dca import metrics
+from dca.utils.resample import zoom_slice
 
 Convention = Literal["standard", "transunet"]
 CONVENTIONS: tuple[str, ...] = ("standard", "transunet")
@@ -173,7 +173,8 @@ def predict_volume(
     """Label volume predicted slice by slice as TransUNet's ``test_single_volume`` does.
 
     Each (H, W) slice of the (D, H, W) ``volume`` is zoomed to ``size`` x ``size`` with cubic
-    splines (``scipy.ndimage.zoom``, order 3; skipped when already that size), ``predict_slices``
+    splines (:func:`dca.utils.resample.zoom_slice`, the training loader's resampling too; skipped when already
+    that size), ``predict_slices``
     maps a float32 (n, size, size) batch to integer labels (n, size, size), and each label slice
     is zoomed back to (H, W) with order 0 (nearest). Batching does not change the result for a
     model in eval mode; TransUNet uses batches of one.
@@ -188,7 +189,7 @@ def predict_volume(
     for start in range(0, depth, batch):
         slices = volume[start : start + batch]
         if resize:
-            slices = np.stack([zoom(s, (size / height, size / width), order=3) for s in slices])
+            slices = np.stack([zoom_slice(s, (size, size), label=False) for s in slices])
         out = np.asarray(predict_slices(slices.astype(np.float32)))
         if out.shape != (len(slices), size, size):
             raise ValueError(f"predict_slices returned shape {out.shape}, expected {(len(slices), size, size)}")
@@ -196,7 +197,7 @@ def predict_volume(
             prediction = np.empty(volume.shape, dtype=out.dtype)
         for offset, labels in enumerate(out):
             if resize:
-                labels = zoom(labels, (height / size, width / size), order=0)
+                labels = zoom_slice(labels, (height, width), label=True)
             prediction[start + offset] = labels
     if prediction is None:
         raise ValueError("volume has no slices")

@@ -9,7 +9,8 @@ the paper protocol also gets the official DCA Dice/IoU (:mod:`dca.evaluate.offic
 ``eval.batch``, at the model resolution; 3D: the 2D slices at the model size). Writes ``eval/per_case.csv``,
 ``eval/metrics.json`` (the aggregate, with how the model was selected and, under ``data``, the root of the
 dataset it was computed on) and ``eval/predictions/``, the first k test ids (sorted), for the figures
-(:class:`dca.layout.RunDir`). The run's config is the one kept in its selected checkpoint.
+(:class:`dca.layout.RunDir`). The run's config is the one kept in its selected checkpoint; its trained epoch
+count the one of its ``summary.json`` (a ``best.pt`` may be from before the run continued to more epochs).
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from scipy.ndimage import zoom
 from torch import nn
 
+from dca.dims import model_dims
 from dca.evaluate.official import official_scores
 from dca.evaluate.protocol import aggregate, case_metrics, hd95_unit, predict_volume
+from dca.evaluate.sliding import sliding_window
 from dca.layout import EVAL_METRICS, EVAL_PER_CASE, PREDICTIONS_DIR, RunDir
 from dca.processed import ProcessedDir, dataset_info, load_case, read_index
 from dca.run_files import finished_run_config, read_summary, selected_checkpoint, selection_info
@@ -41,6 +43,7 @@ from dca.train.losses import to_labels
 from dca.utils.io import atomic_path, save_npy, write_json
 from dca.utils.log import Log, stage_log
 from dca.utils.progress import track
+from dca.utils.resample import zoom_slice
 
 LOG = stage_log("evaluate")  # the default: [dca evaluate] lines on stderr
 
@@ -125,7 +128,7 @@ class _Evaluator:
                 rows += self._rows(case, pred, ref, convention="standard")
         return rows
 
-    def _predict_slices(self, case: str, shape: tuple[int, int, int]) -> Callable[[np.ndarray], np.ndarray]:
+    def _predict_slices(self, case: str) -> Callable[[np.ndarray], np.ndarray]:
         """A ``predict_slices`` for :func:`predict_volume` that feeds the model its configured inputs.
 
         Enhanced inputs are the case's cached enhanced volumes, cut at the same slice positions
@@ -133,12 +136,11 @@ class _Evaluator:
         """
         cfg, size = self.config, self.config.data.size
         enhanced = {m: np.load(ProcessedDir(self.root).enhanced_file(m, case, 3)) for m in cfg.data.enhanced}
-        factors = (size / shape[1], size / shape[2])
         start = 0
 
         def slices_of(method: str, n: int) -> np.ndarray:
             cut = enhanced[method][start : start + n]
-            return np.stack([s if factors == (1.0, 1.0) else zoom(s, factors, order=3) for s in cut])
+            return np.stack([zoom_slice(s, (size, size), label=False) for s in cut])
 
         @torch.no_grad()
         def predict(slices: np.ndarray) -> np.ndarray:
@@ -159,11 +161,29 @@ class _Evaluator:
         size = self.config.data.size
         for case in track(self.test_ids, len(self.test_ids), "evaluate", unit="volume"):
             volume, label, spacing = load_case(self.root, case)
-            predict = self._predict_slices(case, volume.shape)
+            predict = self._predict_slices(case)
             pred = predict_volume(predict, volume, size, self.config.eval.batch)
             if self.official:  # the official code's 2D slices: labels zoomed to the model size (nearest)
-                factors = (size / label.shape[1], size / label.shape[2])
-                self.maps[1].extend(s if factors == (1.0, 1.0) else zoom(s, factors, order=0) for s in label)
+                self.maps[1].extend(zoom_slice(s, (size, size), label=True) for s in label)
+            rows += self._rows(case, pred, label, spacing=None if self.voxels else spacing, convention="transunet")
+        return rows
+
+    @torch.no_grad()
+    def volume_windows(self) -> list[dict[str, Any]]:
+        """Rows for every 3D test volume of a volume model: Gaussian-weighted sliding windows of the training
+        patch over the whole volume (:func:`~dca.evaluate.sliding.sliding_window`), scored as :meth:`volumes`."""
+        cfg, processed = self.config, ProcessedDir(self.root)
+        assert cfg.data.patch is not None  # a volume model's config always has one
+        rows: list[dict[str, Any]] = []
+        for case in track(self.test_ids, len(self.test_ids), "evaluate", unit="volume"):
+            volume, label, spacing = load_case(self.root, case)
+            arrays = [
+                volume if name == "image" else np.load(processed.enhanced_file(name, case, 3))
+                for name in cfg.data.inputs
+            ]
+            inputs = [torch.from_numpy(np.asarray(a, dtype=np.float32))[None].to(self.device) for a in arrays]
+            logits = sliding_window(lambda x: self.model(*x), inputs, cfg.data.patch.size, batch=cfg.eval.batch)
+            pred = to_labels(logits[None])[0].cpu().numpy()
             rows += self._rows(case, pred, label, spacing=None if self.voxels else spacing, convention="transunet")
         return rows
 
@@ -172,6 +192,14 @@ class _Evaluator:
         if not self.official:
             return {}
         return official_scores(*self.maps, len(self.labels), self.config.eval.batch)
+
+
+def output_dir(run_dir: Path, out: Path | None = None, data: Path | None = None) -> Path:
+    """Where :func:`evaluate_run` writes: ``out``, else ``RUN_DIR/eval`` (``RUN_DIR/eval-<folder>`` for ``data``)."""
+    if out is not None:
+        return Path(out)
+    run = RunDir(run_dir)
+    return run.eval_dir if data is None else run.path / f"{run.eval_dir.name}-{Path(data).name}"
 
 
 def evaluate_run(
@@ -202,9 +230,8 @@ def evaluate_run(
             )
         check_compatible(read_summary(run_dir), Path(config.data.root), Path(data))
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, root=str(data)))
-        out = out if out is not None else RunDir(run_dir).path / f"{RunDir(run_dir).eval_dir.name}-{Path(data).name}"
     resolution = resolution or config.eval.resolution
-    out = Path(out) if out is not None else RunDir(run_dir).eval_dir
+    out = output_dir(run_dir, out, data)
     device = select_device(config.device, log)
     info = dataset_info(Path(config.data.root))
     dims = int(info["dims"])
@@ -218,7 +245,11 @@ def evaluate_run(
 
     unit = hd95_unit(info, resolution)
     evaluator = _Evaluator(config, model, device, out, voxels=unit == "voxels", hd95_empty=hd95_empty)
-    per_case = pd.DataFrame(evaluator.volumes() if dims == 3 else evaluator.images(resolution))
+    if model_dims(config.model.name) == 3:
+        evaluator.official = False  # the official metric scores 2D slices; a volume model has none
+        per_case = pd.DataFrame(evaluator.volume_windows())
+    else:
+        per_case = pd.DataFrame(evaluator.volumes() if dims == 3 else evaluator.images(resolution))
     with atomic_path(out / EVAL_PER_CASE) as tmp:
         per_case.to_csv(tmp, index=False)
     metrics = {
@@ -231,7 +262,7 @@ def evaluate_run(
         "resolution": "volume" if dims == 3 else resolution,
         "size": config.data.size,
         "preset": config.preset,
-        "epochs": config.epochs,
+        "epochs": summary["epochs"],  # trained: the selected checkpoint may be from before a continuation
         "batch_size": config.batch_size,
         "convention": "transunet" if dims == 3 else "standard",
         "hd95_unit": unit,

@@ -1,7 +1,8 @@
 """Workflow config validation: the JSON schema (with its defaults), then the cross-references it cannot check.
 
 Snakemake validates the config with ``snakemake.utils.validate`` (``workflow/rules/common.smk``) against
-the schema shipped in the package (:data:`SCHEMA_PATH`, ``dca/resources/config.schema.yaml``);
+the schema in ``workflow/schemas/config.schema.yaml``, shipped in the package through the link
+``dca/resources/config.schema.yaml`` (:data:`SCHEMA_PATH`; a wheel holds the file itself);
 :func:`validate_config` does the same here (Draft 2020-12, defaults filled in) so that tests, DVC
 helpers and ``dca experiments check`` need no Snakemake. :func:`check_config` then checks the
 names that refer to other keys (groups -> datasets, variants, papers; datasets -> the registry;

@@ -62,6 +62,8 @@ class DatasetPlan:
                 args += ["--n", str(self.synth["n"])]
             if self.synth.get("size") is not None:
                 args += ["--size", "x".join(str(v) for v in self.synth["size"])]
+            if self.synth.get("depth") is not None:  # slices per volume of a 3D kind
+                args += ["--depth", str(self.synth["depth"])]
             return f"dca data synth {' '.join(args)} && "
         if self.download:
             return f"dca data download {shlex.quote(self.registry)} --out {raw} && "
@@ -363,6 +365,23 @@ class Grid:
     def effective_config(self) -> dict[str, Any]:
         """The validated config with defaults, without unset (None) keys, as plain data (what the report reads)."""
         return json.loads(json.dumps(prune(self.config)))
+
+    def group_config(self, groups: Iterable[str]) -> dict[str, Any]:
+        """The effective config cut to ``groups``: their experiments, variants, datasets and papers' training, no
+        resources or benchmark. What their report reads, so that a change elsewhere leaves its digest alone."""
+        names = list(groups)
+        self.runs(names)  # unknown groups are an error
+        config = self.effective_config()
+        specs = {g: config["experiments"][g] for g in names}
+        variants = {v for spec in specs.values() for v in spec["variants"]}
+        datasets = {d for spec in specs.values() for d in spec["datasets"]}
+        papers = {spec["paper"] for spec in specs.values()}
+        cut = {k: v for k, v in config.items() if k not in ("resources", "bench", "container")}
+        cut["experiments"] = specs
+        cut["variants"] = {k: v for k, v in config["variants"].items() if k in variants}
+        cut["datasets"] = {k: v for k, v in config["datasets"].items() if k in datasets}
+        cut["training"] = {k: v for k, v in config["training"].items() if k in papers}
+        return cut
 
     def counts(self) -> dict[str, int]:
         """Training runs per group (datasets x variants x seeds), the table cells times the seeds."""

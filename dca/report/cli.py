@@ -1,6 +1,7 @@
 """``dca report tables|figures|claims|aggregate|curves --config CONFIG``: the report of the config's groups.
 
 CONFIG is a workflow config (the workflow passes its validated copy); every output root defaults to its ``paths``.
+Each file written is printed on stdout, one per line; skipped groups and missing runs are info lines on stderr.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     curves.set_defaults(func=run_group_files)
 
 
+def _wrote(paths: list[Path]) -> None:
+    """Print the files written on stdout, one per line (the command's result, for scripts)."""
+    print("\n".join(str(p) for p in paths), flush=True)
+
+
 def config_grid(path: Path) -> Grid:
     """The experiment grid of the workflow config at ``path`` (validated, defaults filled); errors name the file."""
     try:
@@ -92,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             written = list(write_table(results, out, LOG).values())
         else:
             written = write_figures(results, args.processed or Path(grid.paths["processed"]), out, LOG)
-        LOG(f"{group.name}: wrote {', '.join(str(p) for p in written)}")
+        _wrote(written)
     return 0
 
 
@@ -110,7 +116,7 @@ def run_claims(args: argparse.Namespace) -> int:
         tex, csv = claims_files(out, paper)
         write_text(tex, claims_latex(frame, paper))
         write_text(csv, frame.to_csv(index=False, lineterminator="\n"))
-        LOG(f"{paper}: wrote {tex}, {csv}")
+        _wrote([tex, csv])
     return 0
 
 
@@ -122,5 +128,5 @@ def run_group_files(args: argparse.Namespace) -> int:
     write, name = (write_aggregate, aggregate_file) if args.kind == "aggregates" else (write_group_curves, curves_file)
     for group in names:
         path = write(grid, group, name(args.out or grid.paths[args.kind], group), args.runs)
-        LOG(f"{group}: wrote {path}")
+        _wrote([path])
     return 0

@@ -73,6 +73,9 @@ class Group:
     paper: str = ""
     #: Table dataset id -> (configured dataset, protocol); one entry per protocol the group runs.
     protocols: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Configured dataset -> the split the paper's own numbers were selected on (``test`` or ``val``: its registry
+    #: paper protocol's ``selection``); absent where the dataset has no paper protocol.
+    paper_selection: dict[str, str] = field(default_factory=dict)
 
     def protocol(self, dataset: str) -> str:
         """The protocol of a table dataset (``honest`` for a dataset the group does not list)."""
@@ -116,7 +119,28 @@ def _group(grid: Grid, name: str) -> Group:
         per_class=spec.get("per_class"),
         paper=str(spec["paper"]),
         protocols=protocols,
+        paper_selection=paper_selections(grid, spec),
     )
+
+
+def paper_selections(grid: Grid, spec: dict[str, Any]) -> dict[str, str]:
+    """Configured dataset -> the split its paper protocol selects on (the paper's own numbers: Synapse ``test``
+    under DIN as MERIT's trainer, ACDC ``val``); empty for a group without the paper's numbers, and datasets
+    without a paper protocol are left out."""
+    from dca.data.registry import get_dataset
+    from dca.experiments.config import ConfigError
+    from dca.experiments.grid import paper_protocol
+
+    found: dict[str, str] = {}
+    for dataset in spec["datasets"] if spec.get("reported") else ():
+        entry = grid.config["datasets"][dataset]
+        registry = entry.get("registry") or dataset
+        try:
+            name = paper_protocol(registry, entry.get("protocol"), str(spec["paper"]), dataset)
+        except ConfigError:
+            continue
+        found[dataset] = get_dataset(registry).protocol(name).selection
+    return found
 
 
 @dataclass(frozen=True)

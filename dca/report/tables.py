@@ -7,17 +7,19 @@ class) with an ``Ours`` sub-column (mean +- sample std over seeds of each seed's
 ``metrics.json``) and, where the paper gives a number, a ``Paper`` sub-column. Per ``Ours`` column the best
 value among the cells with every configured seed is bold and the second best underlined (Dice/IoU: higher,
 HD95: lower); a cell with a missing seed is never ranked. Markers: ``\\dagger`` test-set selection (on the
-header when every run was; the paper column always is), ``\\ddagger`` fewer seeds than configured (a seed
-whose ``metrics.json`` lacks the metric counts as missing; the note lists the missing seeds per dataset and
-variant), ``\\S`` a paper number beside runs whose setting differs from the paper's (the note lists how),
-``--`` no evaluated run. A group running both protocols has one column block per protocol (paper first);
-HD95 cells count the cases skipped for an empty mask.
+header when every run was; on a paper column where the paper's protocol selected on test), ``\\ddagger`` fewer
+seeds than configured (a seed whose ``metrics.json`` lacks the metric counts as missing; the note lists the missing
+seeds per dataset and variant), ``\\S`` a paper number beside runs whose setting differs from the paper's (the
+note lists how), ``--`` no evaluated run. Rows follow the paper's table: the methods it prints that we do not
+rerun appear as ``(reported)`` rows with the paper's numbers only (``source`` ``reported`` in the CSV), variants it
+lacks come last. A group running both protocols has one column block per protocol (paper first); HD95
+cells count the cases skipped for an empty mask.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +28,8 @@ import yaml
 
 from dca.data.registry import get_dataset
 from dca.layout import table_files
-from dca.report.collect import METRICS, GroupResults, RunResult, higher_is_better
-from dca.report.reported import find_column, find_row, load_reported
+from dca.report.collect import METRICS, Group, GroupResults, RunResult, higher_is_better
+from dca.report.reported import METRIC_ALIASES, find_column, find_row, load_reported
 from dca.report.stats import Score, group_tests
 from dca.utils.io import write_text
 from dca.utils.log import Log
@@ -42,8 +44,10 @@ DAGGER, DDAGGER, SECTION, MISSING = r"$^\dagger$", r"$^\ddagger$", r"$^\S$", "--
 CSV_COLUMNS = [
     "group", "variant", "label", "dataset", "protocol", "metric", "class", "unit", "mean", "std", "n_seeds",
     "n_expected", "missing_seeds", "hd95_skipped", "test_selected", "reported", "reported_differences", "rank",
-    "baseline", "p_value",
+    "baseline", "p_value", "source",
 ]  # fmt: skip
+#: The label suffix of a row the paper prints for a method we do not rerun.
+REPORTED_MARK = " (reported)"
 
 
 def escape(text: str) -> str:
@@ -95,6 +99,10 @@ class Table:
     hd95_units: dict[str, str]
     #: Table dataset -> how its runs' setting differs from the paper's (empty: comparable).
     differences: dict[str, list[str]]
+    #: The rows in the paper's order: a variant's name, or the index of a paper row no variant matches.
+    order: tuple[str | int, ...] = ()
+    #: Paper row index -> (label, printed numbers per column) of the methods the paper reports and we do not rerun.
+    reported_only: dict[int, tuple[str, dict[Column, str]]] = field(default_factory=dict)
 
 
 def dataset_title(name: str) -> str:
@@ -136,18 +144,19 @@ def run_width(run: RunResult) -> float | None:
 def setting_differences(results: GroupResults, dataset: str) -> list[str]:
     """How the runs of ``dataset`` differ from the paper's setting (protocol, input size, epochs, batch, width)."""
     runs = [r for k, r in sorted(results.runs.items()) if k[0] == dataset]
-    if not runs:
-        return []
+    if not runs or (results.group.reported is None and all(r.metrics.get("preset") is None for r in runs)):
+        return []  # no runs, or a group of our own (no paper table, no paper preset): no paper setting to differ from
     found = []
-    if results.group.protocol(dataset) != "paper":
-        found.append("honest protocol (the paper: its own split, selection on test, its metric)")
-    for run in runs[:1]:
-        for key, wanted in paper_setting(run).items():
-            value = run.metrics.get(key)
-            if wanted is not None and value is not None and value != wanted:
-                found.append(f"{key.replace('_', ' ')} {value} (paper {wanted})")
-            elif wanted is None or value is None:
-                found.append(f"{key.replace('_', ' ')} unknown")
+    group = results.group
+    if group.protocol(dataset) != "paper":
+        split = {"test": "on test", "val": "on validation"}.get(group.paper_selection.get(group.base(dataset), ""))
+        found.append(f"honest protocol (the paper: its own split, selection {split or 'as its code'}, its metric)")
+    for key, wanted in paper_setting(runs[0]).items():
+        values = sorted({str(r.metrics.get(key)) for r in runs if r.metrics.get(key) is not None})
+        if wanted is None or not values:
+            found.append(f"{key.replace('_', ' ')} unknown")
+        elif values and values != [str(wanted)]:  # every run's value, so one reduced variant is not hidden
+            found.append(f"{key.replace('_', ' ')} {', '.join(values)} (paper {wanted})")
     from dca.models.base import DEFAULT_WIDTH  # the paper's width factor; lazy, as PRESETS: no torch at import
 
     widths = sorted({w for w in map(run_width, runs) if w is not None and w != DEFAULT_WIDTH})
@@ -235,6 +244,54 @@ def _reported_cells(
     return cells
 
 
+def _numeric(values: pd.Series) -> bool:
+    """Whether every non-empty value of a reported column is a number."""
+    return bool(pd.to_numeric(values[values.str.strip() != ""], errors="coerce").notna().all())
+
+
+def key_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns that name a paper row (method, setting, ...): those before its first score column (a metric or
+    parameter name, alone or after a dataset prefix, holding numbers)."""
+    names = [n for aliases in METRIC_ALIASES.values() for n in aliases]
+    columns = list(frame.columns)
+    first = next(
+        (i for i, c in enumerate(columns) if any(c == n or c.endswith(f"_{n}") for n in names) and _numeric(frame[c])),
+        len(columns),
+    )
+    return columns[:first] or columns[:1]
+
+
+def paper_rows(
+    results: GroupResults, columns: list[Column], frame: pd.DataFrame
+) -> tuple[tuple[str | int, ...], dict[int, tuple[str, dict[Column, str]]]]:
+    """The rows in the paper's order and the paper's rows that no variant matches (methods it reports, we do not
+    rerun: label and printed numbers). Variants the paper lacks follow its rows, in the group's order."""
+    group = results.group
+    single = len({group.base(d) for d in group.datasets}) == 1
+    matched: dict[int, list[str]] = {}
+    for variant in group.variants:
+        row = find_row(frame, group.reported_rows.get(variant), group.labels[variant])
+        if row is not None:
+            matched.setdefault(frame.index.get_loc(row.name), []).append(variant)
+    keys, order, only = key_columns(frame), [], {}
+    for position in range(len(frame)):
+        if position in matched:
+            order += matched[position]
+            continue
+        row = frame.iloc[position]
+        cells = {}
+        for column in columns:
+            dataset = None if column.dataset is None else group.base(column.dataset)
+            name = find_column(list(frame.columns), dataset, column.metric, column.cls, single)
+            if name and row[name].strip():
+                cells[column] = row[name].strip()
+        if cells:
+            order.append(position)
+            only[position] = (", ".join(row[k].strip() for k in keys if row[k].strip()), cells)
+    order += [v for v in group.variants if v not in order]
+    return tuple(order), only
+
+
 def build_table(results: GroupResults, log: Log) -> Table:
     """Collect our cells, the paper's numbers and the paired tests of one group."""
     group = results.group
@@ -247,7 +304,8 @@ def build_table(results: GroupResults, log: Log) -> Table:
     scores = {d: [c.score for c in columns if c.dataset == d] for d in group.datasets}
     units = {d: _hd95_unit(results, d) for d in group.datasets}
     differences = {d: setting_differences(results, d) for d in group.datasets}
-    return Table(results, columns, cells, reported, group_tests(results, scores), units, differences)
+    order, only = paper_rows(results, columns, frame) if frame is not None else (tuple(group.variants), {})
+    return Table(results, columns, cells, reported, group_tests(results, scores), units, differences, order, only)
 
 
 def ranks(table: Table) -> dict[tuple[str, Column], str]:
@@ -322,20 +380,47 @@ def _header(table: Table, column: Column) -> tuple[str, str]:
     return title, f"{header} ({escape(unit_of(table, column))})"
 
 
+def paper_test_selected(group: Group, column: Column) -> bool:
+    """Whether the paper's numbers of a column were selected on the test split (its paper protocol's selection)."""
+    return column.dataset is not None and group.paper_selection.get(group.base(column.dataset)) == "test"
+
+
+def paper_note(table: Table) -> str:
+    """What the Paper columns hold: as reported, and per dataset the split the paper selected on."""
+    group, by_split = table.results.group, {}
+    for dataset in dict.fromkeys(group.base(c.dataset) for c in table.columns if c.dataset is not None):
+        split = group.paper_selection.get(dataset)
+        if split:
+            by_split.setdefault(split, []).append(escape(dataset_title(dataset)))
+    if set(by_split) == {"test"}:
+        return f"; Paper{DAGGER}: as reported, selected on the test split"
+    if set(by_split) == {"val"}:
+        return "; Paper: as reported, selected on validation"
+    parts = [f"{DAGGER} selected on the test split: {', '.join(by_split['test'])}"] if "test" in by_split else []
+    parts += [f"selected on validation: {', '.join(by_split['val'])}"] if "val" in by_split else []
+    return "; Paper: as reported" + (f" ({'; '.join(parts)})" if parts else "")
+
+
 def display_frame(table: Table) -> tuple[pd.DataFrame, list[str], list[tuple[int, int, str]]]:
     """The table as strings (unique integer index), the row labels, and the (row, column, rank) to style."""
     group, marks, pvals = table.results.group, ranks(table), p_values(table)
-    with_paper, all_test = bool(table.reported), all_test_selected(table)
+    with_paper, all_test = bool(table.reported or table.reported_only), all_test_selected(table)
+    printed = {c for _, numbers in table.reported_only.values() for c in numbers} | {c for _, c in table.reported}
     keys: list[tuple[tuple[str, str, str], Column, str]] = []
     for column in table.columns:
         top = _header(table, column)
         if all_test and column.dataset is not None and not with_paper:
             top = (top[0], top[1] + DAGGER)
         keys.append(((*top, "Ours" + (DAGGER if all_test and column.dataset is not None else "")), column, "ours"))
-        if with_paper and any((v, column) in table.reported for v in group.variants):
-            keys.append(((*top, "Paper" + DAGGER), column, "paper"))
+        if column in printed:
+            keys.append(((*top, "Paper" + (DAGGER if paper_test_selected(group, column) else "")), column, "paper"))
     rows, labels, styled = [], [], []
-    for variant in group.variants:
+    for variant in table.order or group.variants:
+        if isinstance(variant, int):
+            label, numbers = table.reported_only[variant]
+            rows.append([escape(numbers.get(c, "")) if k == "paper" else "" for _, c, k in keys])
+            labels.append(escape(label + REPORTED_MARK))
+            continue
         row = []
         for j, (_, column, kind) in enumerate(keys):
             if kind == "paper":
@@ -391,12 +476,21 @@ def notes(table: Table) -> list[str]:
     protocols = sorted({group.protocol(d) for d in group.datasets}, reverse=True)
     lines = [
         (rf"Ours: mean $\pm$ std over {seeds} seeds (one seed: no std)" if seeds > 1 else "Ours: one seed, no std")
-        + (f"; Paper{DAGGER}: as reported, selected on the test split" if table.reported else "")
+        + (paper_note(table) if table.reported or table.reported_only else "")
         + (rf". {', '.join(percent)} in \%." if percent else "."),
-        "Protocol: " + ", ".join(protocols) + " (docs/protocols.md); paper = the paper's split, test selection and "
-        "its metric" + (" (DCA: the official batch-pooled Dice/IoU)" if group.paper == "dca" else "") + ".",
+        "Protocol: " + ", ".join(protocols) + " (docs/protocols.md); paper = the paper's split, its selection (as "
+        "its code: test or validation) and its metric"
+        + (" (DCA: the official batch-pooled Dice/IoU)" if group.paper == "dca" else "")
+        + ".",
         "Bold / underlined: best / second best of ours per column, among the cells with every configured seed.",
     ]
+    if group.reported is None:
+        lines.append("No paper reports these numbers: they are ours alone, with nothing published to compare.")
+    if table.reported_only:
+        lines.append(
+            f"Rows marked{escape(REPORTED_MARK)}: other methods as the paper prints them, in its row order; not rerun "
+            "(no number of ours)."
+        )
     for dataset, found in table.differences.items():
         if found and any(c.dataset == dataset and (v, c) in table.reported for v, c in table.reported):
             where = escape(table_title(table.results, dataset))
@@ -498,6 +592,16 @@ def tidy_frame(table: Table) -> pd.DataFrame:
                 "reported_differences": "; ".join(table.differences.get(column.dataset or "", [])),
                 "rank": marks.get((variant, column), ""),
                 "baseline": group.baselines.get(variant, ""), "p_value": pvals.get((variant, column), math.nan),
+                "source": "ours",
+            })  # fmt: skip
+    for label, numbers in table.reported_only.values():
+        for column, number in numbers.items():
+            rows.append({
+                "group": group.name, "variant": "", "label": label, "dataset": column.dataset or "",
+                "protocol": group.protocol(column.dataset) if column.dataset else "", "metric": column.metric,
+                "class": column.cls or "", "unit": unit_of(table, column),
+                "mean": math.nan, "std": math.nan, "n_seeds": 0, "n_expected": 0, "reported": number,
+                "source": "reported",
             })  # fmt: skip
     return pd.DataFrame(rows, columns=CSV_COLUMNS)
 

@@ -9,11 +9,12 @@ import socket
 import sys
 from pathlib import Path
 
-from dca.layout import LAST_CHECKPOINT, SUMMARY, TRAIN_LOG
+from dca.layout import LAST_CHECKPOINT, PREVIOUS_DIR, SUMMARY, TRAIN_LOG
 from dca.train.config import PRESETS, RunConfig, dump_config, load_run_config, parse_overrides
 from dca.train.gpus import gpu_slot
 from dca.train.stop import PREEMPTED_EXIT_CODE, Preempted, StopRequest
 from dca.utils.io import write_text
+from dca.utils.log import info
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="train one run from a YAML config",
         description=(
             f"Train one run. Re-running resumes from the run's {LAST_CHECKPOINT}; a finished run ({SUMMARY}) is left "
-            f"as it is. On SIGTERM (at any moment, start-up included) the state is saved and the exit code is "
+            f"as it is, or given more epochs (optim.scheduler: none) continues, the finished run kept in "
+            f"{PREVIOUS_DIR}/. On SIGTERM (at any moment, start-up included) the state is saved and the exit code is "
             f"{PREEMPTED_EXIT_CODE} (requeue); a divergence, a full disk or a run folder another dca train holds "
             f"exit 1. Every message is also appended to the run folder's {TRAIN_LOG}. "
             f"Presets: {', '.join(PRESETS)}."
@@ -64,9 +66,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _workflow(message: str) -> None:
-    """Print one ``[workflow]`` line (a scheduler attempt's own report, in the job log)."""
-    print(f"[workflow] {message}", file=sys.stderr, flush=True)
+def _workflow(message: str, refusal: bool = False) -> None:
+    """Print one ``[workflow]`` line (a scheduler attempt's own report, in the job log): an info line (none under
+    ``dca -q``), or the ``refusal`` that ends the attempt (always)."""
+    if refusal:
+        print(f"[workflow] {message}", file=sys.stderr, flush=True)
+    else:
+        info(f"[workflow] {message}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         _workflow(f"{when} {socket.gethostname()} attempt {attempt} CUDA_VISIBLE_DEVICES={devices}")
     if marker is not None:
         if attempt > 1 and marker.exists():
-            _workflow(f"not retried: the previous attempt failed (not a time limit), see {marker}")
+            _workflow(f"not retried: the previous attempt failed (not a time limit), see {marker}", refusal=True)
             return 1
         marker.unlink(missing_ok=True)
     code = 1  # an exception is a failure (dca.cli reports it and exits 1)
@@ -103,8 +109,8 @@ def _run(args: argparse.Namespace) -> int:
             if args.print_config:
                 print(dump_config(config), end="")
                 return 0
-            print(f"[dca train] {config.run_dir}: starting", file=sys.stderr, flush=True)
-            with gpu_slot(config.device.name, lambda m: print(f"[dca train] {m}", file=sys.stderr, flush=True)):
+            info(f"[dca train] {config.run_dir}: starting")
+            with gpu_slot(config.device.name, lambda m: info(f"[dca train] {m}")):
                 return _train(config, stop)  # pinned to a free GPU of the machine's pool (before CUDA starts)
         except Preempted:
             return PREEMPTED_EXIT_CODE

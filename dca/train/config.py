@@ -18,9 +18,15 @@ from typing import Any
 
 import yaml
 
+from dca.dims import model_dims
 from dca.utils.cli import parse_key_values
 
 SELECTIONS = ("val", "test", "last")
+#: The score that picks the best epoch: ``dice`` (ours: per-image foreground Dice at the training size),
+#: ``official`` (the DCA code's batch-pooled Dice) or ``merit`` (MERIT's: slice Dice on val, per-volume on test).
+SELECTION_METRICS = ("dice", "official", "merit")
+#: Training augmentations (:mod:`dca.train.loader`): the official DCA code's, or MERIT's (TransUNet's).
+AUGMENTATIONS = ("dca", "merit")
 #: ``paper``: the paper's own split, selection and metric rerun (docs/protocols.md); ``honest``: ours.
 PROTOCOLS = ("honest", "paper")
 OPTIMIZERS = ("adam", "adamw")
@@ -54,13 +60,33 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
+class PatchConfig:
+    """Random training patches of a volume model (:mod:`dca.train.patches`): ``size`` (D, H, W) voxels, the
+    share of patches centred on a foreground voxel (nnU-Net's 1/3) and patches drawn per training volume per
+    epoch."""
+
+    size: tuple[int, ...]
+    foreground: float = 1 / 3
+    per_volume: int = 2
+
+    def __post_init__(self) -> None:
+        if len(self.size) != 3 or min(self.size) < 1:
+            raise ValueError(f"data.patch.size must be three sizes >= 1 (D, H, W), got {list(self.size)}")
+        if not 0.0 <= self.foreground <= 1.0:
+            raise ValueError(f"data.patch.foreground must be in [0, 1], got {self.foreground}")
+        _check_positive("data.patch.per_volume", self.per_volume)
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """The processed dataset and what the model sees of it.
 
     ``inputs`` are the model's forward arguments in order: ``image`` or an enhancement method
     cached under ``enhanced/<method>`` (``[image]`` single input; ``[image, fuzzy]`` for DIN).
     ``workers``: DataLoader worker processes; None (the default) uses the job's CPUs
-    (:func:`dca.train.loader.default_workers`), 0 loads in the training process.
+    (:func:`dca.train.loader.default_workers`), 0 loads in the training process. ``patch``: the random
+    patches a volume model (``unet3d``) trains on, required for one and refused for a 2D model.
+    ``augmentation``: which random transform ``augment`` applies (:data:`AUGMENTATIONS`).
     """
 
     root: str
@@ -68,6 +94,8 @@ class DataConfig:
     inputs: tuple[str, ...] = ("image",)
     augment: bool = True
     workers: int | None = None
+    augmentation: str = "dca"
+    patch: PatchConfig | None = None
 
     def __post_init__(self) -> None:
         _check_positive("data.size", self.size)
@@ -75,6 +103,7 @@ class DataConfig:
             raise ValueError(f"data.inputs must list one or two inputs, got {list(self.inputs)}")
         if self.workers is not None and self.workers < 0:
             raise ValueError(f"data.workers must be >= 0, got {self.workers}")
+        _check_choice("data.augmentation", self.augmentation, AUGMENTATIONS)
 
     @property
     def enhanced(self) -> tuple[str, ...]:
@@ -173,6 +202,7 @@ class RunConfig:
     batch_size: int = 4
     seed: int = 0
     selection: str = "val"
+    selection_metric: str = "dice"
     protocol: str = "honest"
     device: DeviceConfig = field(default_factory=DeviceConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -180,7 +210,19 @@ class RunConfig:
     def __post_init__(self) -> None:
         _check_positive("epochs", self.epochs)
         _check_positive("batch_size", self.batch_size)
+        volume = model_dims(self.model.name) == 3
+        if volume and self.data.patch is None:
+            raise ValueError(
+                f"model {self.model.name!r} trains on volume patches: give data.patch.size (D, H, W), e.g. [16, 64, 64]"
+            )
+        if not volume and self.data.patch is not None:
+            raise ValueError(f"data.patch is for volume models only; model {self.model.name!r} takes 2D images")
+        if volume and self.loss.boundary > 0:
+            raise ValueError(
+                f"loss.boundary (2D Sobel edges) does not apply to volume model {self.model.name!r}: set 0"
+            )
         _check_choice("selection", self.selection, SELECTIONS)
+        _check_choice("selection_metric", self.selection_metric, SELECTION_METRICS)
         _check_choice("protocol", self.protocol, PROTOCOLS)
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
@@ -226,6 +268,20 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 3,
     },
 }
+
+
+#: Defaults of the paper protocol per preset family (a config's own keys override them): the DCA code trains in
+#: fp32 and selects on its batch-pooled Dice; DIN's (MERIT's) selects with MERIT's Dice and augments as MERIT.
+PAPER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "dca-": {"device": {"amp": "none"}, "selection_metric": "official"},
+    "din": {"data": {"augmentation": "merit"}, "selection_metric": "merit"},
+}
+
+
+def paper_defaults(preset: str | None) -> dict[str, Any]:
+    """The paper protocol's defaults for a run of ``preset`` ({} for a preset of neither paper)."""
+    family = next((prefix for prefix in PAPER_DEFAULTS if (preset or "").startswith(prefix)), None)
+    return PAPER_DEFAULTS[family] if family else {}
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -306,13 +362,16 @@ def _legacy_determinism(merged: dict[str, Any]) -> dict[str, Any]:
 
 
 def resolve_config(raw: dict[str, Any], overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Resolve a config dict: its ``preset`` (if any) first, then its own keys, then ``overrides``."""
+    """Resolve a config dict: its ``preset`` (if any) first, then its own keys, then ``overrides``; under
+    ``protocol: paper`` the paper's defaults (:data:`PAPER_DEFAULTS`) lie beneath all of them."""
     merged = _legacy_determinism(deep_merge(raw, overrides or {}))
     preset = merged.get("preset")
     if preset is not None:
         if preset not in PRESETS:
             raise KeyError(f"unknown preset {preset!r}; known presets: {', '.join(PRESETS)}")
         merged = deep_merge(PRESETS[preset], merged)
+    if merged.get("protocol") == "paper":
+        merged = deep_merge(paper_defaults(preset), merged)
     return _build(RunConfig, merged)
 
 
@@ -346,7 +405,13 @@ def to_dict(config: RunConfig) -> dict[str, Any]:
             return [plain(v) for v in value]
         return value
 
-    return plain(dataclasses.asdict(config))
+    data = plain(dataclasses.asdict(config))
+    if data["data"]["patch"] is None:  # 2D runs: the config (and its digest) as before volume models existed
+        del data["data"]["patch"]
+    for parent, key, default in ((data, "selection_metric", "dice"), (data["data"], "augmentation", "dca")):
+        if parent[key] == default:  # honest runs: the config (and its digest) as before these keys existed
+            del parent[key]
+    return data
 
 
 def dump_config(config: RunConfig) -> str:

@@ -58,7 +58,7 @@ def nondeterministic_cuda_ops(
     options: Mapping[str, object] | None = None,
     in_channels: int = 3,
     num_classes: int = 1,
-    img_size: int = 224,
+    img_size: int | tuple[int, ...] = 224,
     inputs: int = 1,
     loss: object | None = None,
 ) -> list[str]:
@@ -83,7 +83,7 @@ def _trace(
     options: Mapping[str, object] | None,
     in_channels: int,
     num_classes: int,
-    img_size: int,
+    img_size: int | tuple[int, ...],
     inputs: int,
     loss: object | None,
 ) -> None:
@@ -96,8 +96,9 @@ def _trace(
         model = build_model(
             name, dca=dca, in_channels=in_channels, num_classes=num_classes, img_size=img_size, **(options or {})
         )
-        x = torch.rand(2, in_channels, img_size, img_size)
-        target = torch.randint(0, max(num_classes, 2), (2, img_size, img_size))
+        size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)  # (D, H, W): a volume model
+        x = torch.rand(2, in_channels, *size)
+        target = torch.randint(0, max(num_classes, 2), (2, *size))
         with ops:
             out = model(*[x] * inputs)
             logits = out[0] if isinstance(out, (list, tuple)) else out

@@ -115,13 +115,16 @@ def prepare_model(model: nn.Module, config: DeviceConfig, device: torch.device) 
     """
     model.to(device)
     if config.channels_last and device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
+        volume = any(p.ndim == 5 for p in model.parameters())
+        model.to(memory_format=torch.channels_last_3d if volume else torch.channels_last)
     return torch.compile(model) if config.compile else model
 
 
 def to_device(tensor: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """Move a batch to ``device`` (non-blocking), in channels_last layout for 4D inputs when asked."""
+    """Move a batch to ``device`` (non-blocking), channels_last (4D) or channels_last_3d (5D) when asked."""
     tensor = tensor.to(device, non_blocking=True)
     if channels_last and device.type == "cuda" and tensor.ndim == 4:
         tensor = tensor.contiguous(memory_format=torch.channels_last)
+    elif channels_last and device.type == "cuda" and tensor.ndim == 5:
+        tensor = tensor.contiguous(memory_format=torch.channels_last_3d)
     return tensor

@@ -5,7 +5,9 @@ loader cache (``cache/loader-<size>/``: images (N, C, S, S), masks (N, S, S), on
 method); later datasets, DataLoader workers and concurrent runs memory-map the same files. The
 cache file names carry a hash of the index and of the size and mtime of every source file, so
 re-prepared data or re-run enhancements are picked up automatically. 3D datasets are served as 2D
-slices (intensities quantised to 256 levels in the cache); :func:`dca.processed.load_case` gives whole volumes.
+slices, resampled as the test volumes are (:func:`dca.utils.resample.zoom_slice`: cubic on floats, labels
+nearest, as MERIT and TransUNet), so a training slice equals that slice of a test volume as the model sees it;
+2D images keep the antialiased resize to uint8. :func:`dca.processed.load_case` gives whole volumes.
 
 Augmentation defaults follow the official DCA code (gorkemcanates/Dual-Cross-Attention,
 ``transforms/transforms.py``): rotation by a uniform angle in [-60, 60] degrees, horizontal flip
@@ -13,7 +15,8 @@ and vertical flip, each with probability 0.2, applied after resizing. Unlike tha
 horizontal flip is applied to the mask too (upstream flips the mask vertically, a bug), and images
 are rotated bilinearly (masks nearest), with zero fill (background for masks). The same transform is
 applied to the image, every enhanced image and the mask; it is drawn from (seed, epoch, index), so a
-resumed run replays the same augmentation after ``set_epoch``.
+resumed run replays the same augmentation after ``set_epoch``. :class:`MeritAugmentation` is MERIT's
+(TransUNet's ``RandomGenerator``) instead, for DIN's paper protocol.
 """
 
 from __future__ import annotations
@@ -36,9 +39,9 @@ from torch.utils.data import Dataset
 from dca.enhance import check_method
 from dca.processed import SPLITS, ProcessedDir, dataset_info, read_index
 from dca.utils.io import save_npy
+from dca.utils.resample import zoom_slice
 
-_CACHE_VERSION = 1
-_CHUNK = 32  # slices resized at once when caching 3D volumes
+_CACHE_VERSION = 2  # 2: 3D slices zoomed as the test volumes, stored as float32
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,24 @@ class Augmentation:
     rotate_p: float = 0.2
     hflip_p: float = 0.2
     vflip_p: float = 0.2
+
+
+@dataclass(frozen=True)
+class MeritAugmentation:
+    """MERIT's (TransUNet's ``RandomGenerator``): with probability ``rot_flip_p`` a rotation by a random multiple
+    of 90 degrees and a flip along a random axis; else, with probability ``rotate_p``, a rotation by a random
+    integer angle in [-degrees, degrees - 1], image and label both nearest-neighbour; else nothing."""
+
+    rot_flip_p: float = 0.5
+    rotate_p: float = 0.5
+    degrees: int = 20
+
+
+#: ``data.augmentation`` -> its transform (default parameters)
+AUGMENTATIONS: dict[str, type[Augmentation] | type[MeritAugmentation]] = {
+    "dca": Augmentation,
+    "merit": MeritAugmentation,
+}
 
 
 def job_cpus() -> int:
@@ -141,28 +162,30 @@ def _build_2d(sources: Sequence[Path], size: int, mode: str | None, *, label: bo
 
 
 def _build_3d(sources: Sequence[Path], size: int, *, label: bool, fix: str) -> np.ndarray:
-    """Resize (D, H, W) volumes (at least one) slice-wise into (sum D, 1, S, S) uint8 ((sum D, S, S) for labels)."""
+    """Zoom (D, H, W) volumes (at least one) slice-wise into (sum D, 1, S, S) float32 ((sum D, S, S) uint8 for
+    labels), with the test volumes' resampling (cubic splines may overshoot [0, 1] slightly, as at test time)."""
     parts = []
     for path in sources:
         try:
             vol = np.load(path, mmap_mode="r")
         except _READ_ERRORS as err:
             raise _damaged(path, err, fix) from err
-        for start in range(0, vol.shape[0], _CHUNK):
-            chunk = torch.from_numpy(np.array(vol[start : start + _CHUNK], dtype=np.float32))[:, None]
-            parts.append(_to_uint8(_resize(chunk if label else chunk * 255.0, size, label=label)))
-    out = np.concatenate(parts)
-    return out[:, 0] if label else out
+        for plane in vol:
+            plane = np.asarray(plane, dtype=np.uint8 if label else np.float32)
+            parts.append(zoom_slice(plane, (size, size), label=label))
+    out = np.stack(parts)
+    return out if label else out[:, None]
 
 
 @dataclass
 class _Part:
-    """One split's cache files and item ids."""
+    """One split's cache files, item ids and each item's (case id, slice index; 0 for 2D)."""
 
     ids: list[str]
     image: Path
     mask: Path
     enhanced: dict[str, Path]
+    cases: list[tuple[str, int]]
 
 
 def _prepare_split(
@@ -195,14 +218,18 @@ def _prepare_split(
                 build = _build_2d(files, size, None, label=False, fix=fix)
             save_npy(path, build)
         enhanced[method] = path
-    if dims == 3:
-        ids = [f"{r['id']}_slice{k}" for r in rows for k in range(int(r["depth"]))]
-    else:
-        ids = [r["id"] for r in rows]
-    return _Part(ids, image_path, mask_path, enhanced)
+    cases = [(r["id"], k) for r in rows for k in range(int(r["depth"]) if dims == 3 else 1)]
+    ids = [f"{case}_slice{k}" for case, k in cases] if dims == 3 else [case for case, _ in cases]
+    return _Part(ids, image_path, mask_path, enhanced, cases)
 
 
 # ---------------------------------------------------------------- dataset
+
+
+def _unit_float(pixels: np.ndarray) -> torch.Tensor:
+    """A cached image as float32 in [0, 1]: uint8 caches (2D) scaled by 1/255, float caches (3D) as they are."""
+    tensor = torch.from_numpy(np.array(pixels))
+    return tensor.float().div_(255.0) if tensor.dtype == torch.uint8 else tensor.float()
 
 
 @functools.cache
@@ -235,7 +262,7 @@ class SegmentationDataset(Dataset):
         augment: bool = False,
         enhanced: Sequence[str] = (),
         seed: int = 0,
-        augmentation: Augmentation | None = None,
+        augmentation: Augmentation | MeritAugmentation | None = None,
         cache_dir: Path | None = None,
     ) -> None:
         self.root = Path(root)
@@ -260,6 +287,7 @@ class SegmentationDataset(Dataset):
             if split_rows
         ]
         self.ids = [i for p in self._parts for i in p.ids]
+        self.cases = [c for p in self._parts for c in p.cases]  # per item: (case id, slice index)
         self._offsets = np.cumsum([0] + [len(p.ids) for p in self._parts])
         self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()  # seen by persistent workers too
         self._arrays: list[dict[str, Any]] | None = None
@@ -304,8 +332,8 @@ class SegmentationDataset(Dataset):
         p = int(np.searchsorted(self._offsets, index, side="right")) - 1
         local = index - int(self._offsets[p])
         arrays = self._open()[p]
-        image = torch.from_numpy(np.array(arrays["image"][local])).float().div_(255.0)
-        enhanced = {m: torch.from_numpy(np.array(a[local])).float().div_(255.0) for m, a in arrays["enhanced"].items()}
+        image = _unit_float(arrays["image"][local])
+        enhanced = {m: _unit_float(a[local]) for m, a in arrays["enhanced"].items()}
         mask = torch.from_numpy(np.array(arrays["mask"][local])).long()
         if self.augment:
             image, enhanced, mask = self._transform(index, image, enhanced, mask)
@@ -315,17 +343,41 @@ class SegmentationDataset(Dataset):
         self, index: int, image: torch.Tensor, enhanced: dict[str, torch.Tensor], mask: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         """Apply one random rotation/flip, drawn from (seed, epoch, index), to image, enhanced images and mask."""
-        aug = self.augmentation
         rng = np.random.default_rng((self.seed, int(self._epoch), index))
-        rotate, hflip, vflip = rng.random(3) < (aug.rotate_p, aug.hflip_p, aug.vflip_p)
-        angle = math.radians(rng.uniform(-aug.degrees, aug.degrees))
         stack = torch.cat([image, *enhanced.values()])
-        if rotate:
-            grid = _rotation_grid(mask.shape[-1], angle)
-            stack = F.grid_sample(stack[None], grid, mode="bilinear", align_corners=False)[0]
-            mask = F.grid_sample(mask[None, None].float(), grid, mode="nearest", align_corners=False)[0, 0].long()
-        dims = [d for d, flip in ((-1, hflip), (-2, vflip)) if flip]
-        if dims:
-            stack, mask = stack.flip(dims), mask.flip(dims)
+        if isinstance(self.augmentation, MeritAugmentation):
+            stack, mask = _merit_transform(self.augmentation, rng, stack, mask)
+        else:
+            stack, mask = _dca_transform(self.augmentation, rng, stack, mask)
         parts = stack.split([image.shape[0], *(e.shape[0] for e in enhanced.values())])
         return parts[0].contiguous(), {m: t.contiguous() for m, t in zip(enhanced, parts[1:], strict=True)}, mask
+
+
+def _dca_transform(
+    aug: Augmentation, rng: np.random.Generator, stack: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The official DCA transform (module docstring): images bilinear, the mask nearest."""
+    rotate, hflip, vflip = rng.random(3) < (aug.rotate_p, aug.hflip_p, aug.vflip_p)
+    angle = math.radians(rng.uniform(-aug.degrees, aug.degrees))
+    if rotate:
+        grid = _rotation_grid(mask.shape[-1], angle)
+        stack = F.grid_sample(stack[None], grid, mode="bilinear", align_corners=False)[0]
+        mask = F.grid_sample(mask[None, None].float(), grid, mode="nearest", align_corners=False)[0, 0].long()
+    dims = [d for d, flip in ((-1, hflip), (-2, vflip)) if flip]
+    if dims:
+        stack, mask = stack.flip(dims), mask.flip(dims)
+    return stack, mask
+
+
+def _merit_transform(
+    aug: MeritAugmentation, rng: np.random.Generator, stack: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MERIT's transform (:class:`MeritAugmentation`) of the (square) stacked images and the mask."""
+    if rng.random() < aug.rot_flip_p:
+        k, dim = int(rng.integers(4)), -2 + int(rng.integers(2))
+        return stack.rot90(k, (-2, -1)).flip(dim), mask.rot90(k, (-2, -1)).flip(dim)
+    if rng.random() < aug.rotate_p:
+        grid = _rotation_grid(mask.shape[-1], math.radians(int(rng.integers(-aug.degrees, aug.degrees))))
+        stack = F.grid_sample(stack[None], grid, mode="nearest", align_corners=False)[0]
+        mask = F.grid_sample(mask[None, None].float(), grid, mode="nearest", align_corners=False)[0, 0].long()
+    return stack, mask

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from dca import metrics
-from dca.layout import RunDir
+from dca.layout import LOCK, PREVIOUS_DIR, STAMP_DIR, RunDir, config_digest
 from dca.run_files import selected_checkpoint, selection_info, selection_split, trained_config, trained_epochs
 from dca.train import setup
 from dca.train.batches import EpochLoader, epoch_batches, model_inputs
@@ -44,10 +46,11 @@ from dca.train.history import EpochLog
 from dca.train.loader import default_workers
 from dca.train.losses import SegmentationLoss, to_labels
 from dca.train.runlog import RunLog
+from dca.train.selection import SelectionScorer, score_column
 from dca.train.stop import PREEMPTED_EXIT_CODE, Preempted, StopRequest
-from dca.utils.io import remove_stale_temps, write_json
+from dca.utils.io import remove_stale_temps, staging_dir, write_json
 from dca.utils.lock import run_lock
-from dca.utils.log import Log, stage_log
+from dca.utils.log import Log, is_quiet, stage_log
 
 LOG = stage_log("train")  # the default: [dca train] lines on stderr
 SYNC_EVERY = 32  # training steps between reads of the device-side loss sum (each read waits for the GPU)
@@ -130,6 +133,7 @@ class Trainer:
         self.train_set = setup.make_dataset(config, "train", augment=config.data.augment)
         self.split = selection_split(config)
         self.monitor_set = setup.make_dataset(config, self.split, augment=False) if self.split else None
+        self.score_key = score_column(self.split or "", config.selection_metric)  # the epoch row's selecting column
         self.workers = default_workers() if config.data.workers is None else config.data.workers
         pin = self.device.type == "cuda"
         self.train_loader = EpochLoader(self.train_set, self.workers, config.seed, pin)
@@ -164,7 +168,7 @@ class Trainer:
             options=model.options,
             in_channels=in_channels,
             num_classes=setup.num_outputs(self.train_set.info["labels"]),
-            img_size=self.config.data.size,
+            img_size=setup.model_size(self.config),
             inputs=len(self.config.data.inputs),
             loss=self.criterion,
         )
@@ -258,18 +262,31 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self, epoch: int) -> dict[str, float]:
-        """Loss and mean per-image Dice on the selection split at the training resolution."""
+        """Loss and mean per-image Dice on the selection split at the training resolution, and the paper's
+        selection score (``selection_metric``: :mod:`dca.train.selection`) when it is not that Dice."""
+        cfg = self.config
         self.net.eval()
-        batches = epoch_batches(len(self.monitor_set), self.config.eval.batch, self.config.seed, epoch, shuffle=False)
+        batches = epoch_batches(len(self.monitor_set), cfg.eval.batch, cfg.seed, epoch, shuffle=False)
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         dice: list[float] = []
+        metric = cfg.selection_metric
+        scorer, where = None, {}
+        if metric != "dice":
+            scorer = SelectionScorer(metric, self.split, cfg.data.root, self.num_labels, cfg.eval.batch)
+            where = dict(zip(self.monitor_set.ids, self.monitor_set.cases, strict=True))
         for batch in self.monitor_loader.epoch(batches):
             inputs, target = self._batch(batch)
             logits, loss = forward_loss(self.net, self.criterion, inputs, target, self.device, self.amp)
             loss_sum += loss.double()
-            dice += image_dice(to_labels(logits).cpu().numpy(), batch["mask"].numpy(), self.num_labels)
+            labels, refs = to_labels(logits).cpu().numpy(), batch["mask"].numpy()
+            dice += image_dice(labels, refs, self.num_labels)
+            if scorer is not None:
+                scorer.add(labels, refs, [where[i] for i in batch["id"]])
         self.net.train()
-        return {f"{self.split}_loss": float(loss_sum) / len(batches), f"{self.split}_dice": float(np.mean(dice))}
+        scores = {f"{self.split}_loss": float(loss_sum) / len(batches), f"{self.split}_dice": float(np.mean(dice))}
+        if scorer is not None:
+            scores[self.score_key] = scorer.score()
+        return scores
 
     def _check_finite(self, epoch: int, scores: dict[str, float]) -> None:
         """Raise :class:`DivergedError` if the weights or the validation numbers are not finite."""
@@ -316,7 +333,7 @@ class Trainer:
             self._check_finite(epoch, scores)
             row.update(scores)
             if scores:
-                bar_postfix[f"{self.split}_dice"] = f"{scores[f'{self.split}_dice']:.4f}"
+                bar_postfix[self.score_key] = f"{scores[self.score_key]:.4f}"
                 bar.set_postfix(bar_postfix)
         self.end_epoch(epoch, row, started)
 
@@ -329,7 +346,7 @@ class Trainer:
         row["time_s"] = time.perf_counter() - started
         p.epoch, p.step, p.loss_sum = epoch + 1, 0, 0.0
         p.history.append(row)
-        score = row.get(f"{self.split}_dice")
+        score = row.get(self.score_key)
         if self.config.selection != "last" and (p.best_score is None or score > p.best_score):
             p.best_score, p.best_epoch = score, epoch + 1
             save_checkpoint(self.run.best, self.state())
@@ -338,7 +355,7 @@ class Trainer:
     def _epoch_line(self, started_epoch: int) -> str:
         """One plain line per epoch for logs: epoch, loss, selection Dice, time and the time left."""
         p, row = self.progress, self.progress.history[-1]
-        score = f", {self.split}_dice {row[f'{self.split}_dice']:.4f}" if self.split else ""
+        score = f", {self.score_key} {row[self.score_key]:.4f}" if self.split else ""
         done_here = p.history[started_epoch:]
         eta = sum(r["time_s"] for r in done_here) / len(done_here) * (self.config.epochs - p.epoch)
         return (
@@ -402,8 +419,9 @@ class Trainer:
 
 
 def _terminal() -> bool:
-    """Whether stderr is a terminal: only then is the progress bar drawn (no ``\\r`` frames in log files)."""
-    return sys.stderr.isatty()
+    """Whether stderr is a terminal: only then is the progress bar drawn (no ``\\r`` frames in log files; none
+    under ``dca -q``)."""
+    return sys.stderr.isatty() and not is_quiet()
 
 
 def _duration(seconds: float) -> str:
@@ -437,8 +455,9 @@ def check_run_config(config: RunConfig, log: Log = LOG) -> None:
 
 
 def _continue_with_epochs(config: RunConfig, before: int, last: Path, log: Log) -> None:
-    """Let an unfinished run continue with a new ``epochs`` when its learning-rate schedule does not depend on
-    the epoch count (``optim.scheduler: none``); refuse, saying why, when it does."""
+    """Let a run (unfinished, or finished: :func:`keep_finished_run` keeps it first) continue with a new ``epochs``
+    when its learning-rate schedule does not depend on the epoch count (``optim.scheduler: none``); refuse, saying
+    why, when it does."""
     run, scheduler = config.run_dir, config.optim.scheduler
     if scheduler != "none":
         raise ValueError(
@@ -455,8 +474,44 @@ def _continue_with_epochs(config: RunConfig, before: int, last: Path, log: Log) 
     )
 
 
+def keep_finished_run(run: RunDir, done: int, epochs: int, log: Log) -> None:
+    """Before a finished run of ``done`` epochs continues to ``epochs`` (accepted by :func:`check_run_config`),
+    keep it in ``<run>/.previous/<digest of its config>/``, where the workflow keeps a run whose config changed:
+    its checkpoints and curves hard-linked (each save renames a new file in), its log copied, and its summary and
+    evaluation folders moved, as they describe the model of ``done`` epochs (the summary last: the run is then
+    unfinished)."""
+    if not run.last.exists():
+        raise ValueError(
+            f"{run.path} finished with {done} epoch(s) and its {run.last.name} (the training state) is gone, so it "
+            f"cannot continue to epochs: {epochs}; keep epochs: {done}, or train anew in another output folder"
+        )
+    digest = config_digest(trained_config(run.last))
+    entries = sorted(p for p in run.path.iterdir() if p.name not in (LOCK, STAMP_DIR, PREVIOUS_DIR))
+    entries = [p for p in entries if not p.name.startswith(".tmp-")]
+    moved = [p for p in entries if p.is_dir() and not p.is_symlink()] + [run.summary]
+    staging = staging_dir(run.path / PREVIOUS_DIR, digest)
+    for path in entries:
+        if path in moved:
+            continue
+        if path == run.log or path.is_symlink():  # appended in place, or not ours to link
+            shutil.copy2(path, staging / path.name, follow_symlinks=False)
+            continue
+        try:
+            os.link(path, staging / path.name)
+        except OSError:  # a file system without hard links
+            shutil.copy2(path, staging / path.name)
+    target = run.previous(digest)
+    if target.exists():  # an older copy of the same config's run: keep both
+        target.rename(target.with_name(f"{digest}-{os.getpid()}-{len(list(target.parent.iterdir()))}"))
+    staging.rename(target)
+    for path in moved:
+        path.rename(target / path.name)
+    log(f"the finished run of {done} epoch(s) is kept in {target}; its {run.summary.name} and evaluation moved there")
+
+
 def train(config: RunConfig, log: Log = LOG, stop: StopRequest | None = None) -> dict[str, Any]:
-    """Run, resume or skip (already finished) the training run ``config``; return its summary.
+    """Run, resume or skip (already finished) the training run ``config``; return its summary. A finished run
+    given more epochs continues (as an unfinished one), the finished run kept (:func:`keep_finished_run`).
 
     The run folder is locked for the whole call (a second ``dca train`` on it is refused), temporary
     files left by kills are removed, and every message is also appended to the run's own log.
@@ -472,8 +527,11 @@ def train(config: RunConfig, log: Log = LOG, stop: StopRequest | None = None) ->
         try:
             check_run_config(config, log)
             if run.summary.exists():
-                log(f"{config.run_dir} is finished ({run.summary.name} exists): nothing to do")
-                return json.loads(run.summary.read_text(encoding="utf-8"))
+                summary = json.loads(run.summary.read_text(encoding="utf-8"))
+                if summary["epochs"] == config.epochs:
+                    log(f"{config.run_dir} is finished ({run.summary.name} exists): nothing to do")
+                    return summary
+                keep_finished_run(run, summary["epochs"], config.epochs, log)
             for stale in remove_stale_temps(run.last) + remove_stale_temps(run.best):
                 log(f"removed {stale.name}, left by an interrupted checkpoint write")
             summary = Trainer(config, log).fit(stop)

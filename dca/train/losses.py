@@ -37,17 +37,18 @@ def to_labels(logits: Tensor) -> Tensor:
 
 
 def one_hot(target: Tensor, channels: int) -> Tensor:
-    """Float (B, C, H, W) encoding of a label map: the foreground mask for C = 1, one-hot otherwise."""
+    """Float (B, C, H, W) (or (B, C, D, H, W)) encoding of a label map: the foreground mask for C = 1, one-hot
+    otherwise."""
     if channels == 1:
         return (target > 0).unsqueeze(1).float()
-    return F.one_hot(target.long(), channels).permute(0, 3, 1, 2).float()
+    return F.one_hot(target.long(), channels).movedim(-1, 1).float()
 
 
 def soft_dice_loss(logits: Tensor, target: Tensor) -> Tensor:
     """1 - soft Dice over the whole batch, averaged over channels (background included), as the DCA code."""
     probs = probabilities(logits)
     truth = one_hot(target, logits.shape[1])
-    dims = (0, 2, 3)
+    dims = (0, *range(2, probs.ndim))  # batch and every spatial axis
     intersection = (probs * truth).sum(dims)
     union = probs.sum(dims) + truth.sum(dims)
     return (1.0 - (2.0 * intersection + DICE_SMOOTH) / (union + DICE_SMOOTH)).mean()

@@ -11,7 +11,8 @@ from torch import nn
 
 from dca.models import build_model
 from dca.train.config import OptimConfig, RunConfig
-from dca.train.loader import SegmentationDataset
+from dca.train.loader import AUGMENTATIONS, SegmentationDataset
+from dca.train.patches import VolumePatchDataset
 
 POLY_POWER = 0.9  # the usual polynomial decay power (TransUNet)
 
@@ -21,19 +22,35 @@ def num_outputs(labels: Sequence[str]) -> int:
     return 1 if len(labels) == 2 else len(labels)
 
 
-def make_dataset(config: RunConfig, split: str, augment: bool) -> SegmentationDataset:
-    """The ``split`` of the run's processed dataset, at the run's size, with its enhanced inputs."""
+def make_dataset(config: RunConfig, split: str, augment: bool) -> SegmentationDataset | VolumePatchDataset:
+    """The ``split`` of the run's processed dataset with its enhanced inputs: images (or slices) at the run's size
+    for a 2D model, random patches (``data.patch``) for a volume model."""
     data = config.data
+    if data.patch is not None:
+        return VolumePatchDataset(
+            data.root, split, patch=data.patch, augment=augment, enhanced=data.enhanced, seed=config.seed
+        )
     return SegmentationDataset(
-        data.root, split, size=data.size, augment=augment, enhanced=data.enhanced, seed=config.seed
+        data.root,
+        split,
+        size=data.size,
+        augment=augment,
+        enhanced=data.enhanced,
+        seed=config.seed,
+        augmentation=AUGMENTATIONS[data.augmentation](),
     )
 
 
-def input_channels(dataset: SegmentationDataset, inputs: Sequence[str]) -> int:
+def input_channels(dataset: SegmentationDataset | VolumePatchDataset, inputs: Sequence[str]) -> int:
     """Channels of the model's first input, read off the dataset's first item."""
     item = dataset[0]
     first = item["image"] if inputs[0] == "image" else item["enhanced"][inputs[0]]
     return int(first.shape[0])
+
+
+def model_size(config: RunConfig) -> int | tuple[int, ...]:
+    """The input size the run's model is built for: ``data.size``, or the patch (D, H, W) of a volume model."""
+    return config.data.size if config.data.patch is None else config.data.patch.size
 
 
 def build_run_model(config: RunConfig, in_channels: int, num_classes: int) -> nn.Module:
@@ -43,7 +60,7 @@ def build_run_model(config: RunConfig, in_channels: int, num_classes: int) -> nn
         dca=config.model.dca,
         in_channels=in_channels,
         num_classes=num_classes,
-        img_size=config.data.size,
+        img_size=model_size(config),
         **config.model.options,
     )
 

@@ -5,7 +5,7 @@ tqdm's ``\\r`` frames would fill the log, so the same counts are written as plai
 every ``every_percent`` percent of the total (or every ``every_s`` seconds when the total is unknown
 or progress is slow), and one at the end, e.g. ``prepare kvasir: 400/1000 images (40%), 85.1 images/s,
 ETA 7 s``. Use :func:`progress` as a context manager and call ``update(n)``, or :func:`track` around
-an iterable.
+an iterable. Under ``dca -q`` (:func:`dca.utils.log.quiet`) nothing is shown.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from types import TracebackType
 from typing import TextIO, TypeVar
 
 from tqdm import tqdm
+
+from dca.utils.log import is_quiet
 
 T = TypeVar("T")
 
@@ -99,7 +101,7 @@ class LogProgress:
 
 
 class Progress:
-    """A progress display: tqdm on a terminal, :class:`LogProgress` otherwise; a context manager."""
+    """A progress display: tqdm on a terminal, :class:`LogProgress` otherwise, none when quiet; a context manager."""
 
     def __init__(
         self,
@@ -112,6 +114,7 @@ class Progress:
     ) -> None:
         stream = sys.stderr if stream is None else stream
         terminal = hasattr(stream, "isatty") and stream.isatty()
+        silent = is_quiet()
         self.bar: tqdm | LogProgress = (
             tqdm(
                 total=total,
@@ -121,8 +124,9 @@ class Progress:
                 unit_divisor=1024,
                 file=stream,
                 initial=initial,
+                disable=silent,
             )
-            if terminal
+            if terminal or silent
             else LogProgress(total, desc, unit, unit_scale, stream, initial=initial)
         )
 

@@ -49,7 +49,7 @@ def test_errors_are_reported_not_raised(tmp_path: Path, capsys: pytest.CaptureFi
     assert "unknown dataset 'nosuch'" in capsys.readouterr().err
     assert main(["data", "prepare", "acdc", "--raw", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
-    assert "dca data: error: dataset 'acdc'" in err and "How to get it" in err
+    assert "dca data prepare: error: dataset 'acdc'" in err and "How to get it" in err
     assert main(["data", "download", "monuseg", "--out", str(tmp_path / "raw")]) == 1
     assert "monuseg.grand-challenge.org" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import shutil
 import tarfile
 import zipfile
 from pathlib import Path
@@ -205,3 +206,40 @@ def test_tar_gz_unpacks_and_skips_macos_junk(tmp_path: Path, fake) -> None:
     with pytest.raises(ValueError, match=r"not a zip or tar archive"):
         unpack(tmp_path / "broken.zip", tmp_path / "raw3")
     assert SUMS_FILE == "SHA256SUMS"
+
+
+def _isic_archive(folder: Path, ids: list[str], fake, mask: bool) -> Path:
+    """One ISIC 2018 archive as the challenge ships it: ``<folder>/`` with the JPEGs (or the 0/255 PNG masks,
+    ``<id>_segmentation.png``) and the release's LICENSE.txt and ATTRIBUTION.txt."""
+    for n, i in enumerate(ids):
+        name = f"{i}_segmentation.png" if mask else f"{i}.jpg"
+        fake.save(folder / name, fake.box_mask(n) if mask else fake.rgb(n))
+    for note in ("LICENSE.txt", "ATTRIBUTION.txt"):
+        (folder / note).write_text("CC BY-NC 4.0")
+    return fake.zip_dir(folder, folder.parent / f"{folder.name}.zip")
+
+
+def test_isic2018_download_fetches_the_task1_test_archives_for_din_paper(tmp_path: Path, fake) -> None:
+    """The registry's four ISIC 2018 archives, made locally in the upstream layout: the din-paper protocol
+    draws from the 2,594 + 1,000 images of both sets (scaled down here); the honest one keeps to training."""
+    from dca.data.convert import prepare
+
+    spec = get_dataset("isic2018")
+    train = [f"ISIC_{n:07d}" for n in (*range(16), 16068, 16069, 16070, 16072)]  # upstream ids, gaps included
+    test = [f"ISIC_{n:07d}" for n in range(12236, 12246)]
+    src = tmp_path / "src"
+    for archive in spec.source.archives:
+        folder = src / archive.name.removesuffix(".zip")
+        _isic_archive(folder, test if "_Test_" in archive.name else train, fake, "GroundTruth" in archive.name)
+    assert {a.name for a in spec.source.archives} == {p.name for p in src.glob("*.zip")}
+    local = [Archive(a.name, (src / a.name).as_uri(), None) for a in spec.source.archives]
+    raw = tmp_path / "raw"
+    fetched = download(dataclasses.replace(spec, source=dataclasses.replace(spec.source, archives=tuple(local))), raw)
+    assert len(fetched) == 4 and not any(f.recorded for f in fetched)  # 30 of 3,594 cases: nothing recorded
+    assert "holds 30 cases, the full release 3594" in fetched[0].not_recorded
+    paper = prepare("isic2018", raw, tmp_path / "paper", protocol="din-paper").split
+    assert paper.sizes() == {"train": 24, "val": 3, "test": 3}
+    assert prepare("isic2018", raw, tmp_path / "honest").split.sizes() == {"train": 16, "val": 2, "test": 2}
+    shutil.rmtree(raw / "ISIC2018_Task1_Test_GroundTruth")
+    with pytest.raises(FileNotFoundError, match=r"ISIC2018_Task1_Test_GroundTruth: missing.*Test_GroundTruth\.zip"):
+        prepare("isic2018", raw, tmp_path / "half", protocol="din-paper")

@@ -86,3 +86,18 @@ def test_real_style_jpeg_masks_stay_0_255(tmp_path: Path, fake) -> None:
     prepare("kvasir", tmp_path / "raw", tmp_path / "out")
     for i, mask in enumerate(_masks(tmp_path / "out")):
         assert (mask == fake.box_mask(i, value=1)).mean() > 0.98
+
+
+def test_dca_paper_protocol_labels_every_value_from_1_as_foreground(tmp_path: Path, fake) -> None:
+    # JPEG-like noise (value 40) beside each box: foreground for the DCA code (>= 1), background for ours (>= 128)
+    masks = [fake.box_mask(i) for i in range(10)]
+    for mask in masks:
+        mask[0, :3] = 40
+    raw = _kvasir(tmp_path / "raw", fake, masks)
+    prepare("kvasir", raw, tmp_path / "honest")
+    prepare("kvasir", raw, tmp_path / "paper", protocol="dca-paper")
+    for i, (honest, paper) in enumerate(zip(_masks(tmp_path / "honest"), _masks(tmp_path / "paper"), strict=True)):
+        np.testing.assert_array_equal(honest, fake.box_mask(i, value=1))
+        assert paper[0, :3].tolist() == [1, 1, 1] and paper[1:].tolist() == honest[1:].tolist()
+    info = json.loads((tmp_path / "paper" / "dataset.json").read_text())
+    assert info["source"]["mask_encoding"] == "any non-zero (foreground: brightest channel >= 1)"

@@ -97,5 +97,5 @@ def test_ctrl_c_during_prepare_prints_one_line_exits_130_and_leaves_nothing(tmp_
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
-    assert "Traceback" not in err and err.splitlines()[-1].startswith("dca data: interrupted (ctrl-C); ")
+    assert "Traceback" not in err and err.splitlines()[-1].startswith("dca data prepare: interrupted (ctrl-C); ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]  # no output, no staging, no lock file

@@ -120,3 +120,29 @@ def test_a_paper_protocol_names_its_layouts_and_selection(tmp_path: Path, replac
         "val",
         "test",
     )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("mask_threshold: 1, note", "mask_threshold: 0, note", r"kvasir.*dca-paper\.mask_threshold: must be >= 1"),
+        (
+            'official, role: paper, val_fraction: 0, note: "DCA code: the contest split',
+            'official, role: paper, val_fraction: 0, mask_threshold: 1, note: "DCA code: the contest split',
+            r"glas.*dca-paper\.mask_threshold: the dataset's masks are not thresholded",
+        ),
+    ],
+)
+def test_a_protocols_mask_threshold_is_checked(tmp_path: Path, old: str, new: str, message: str) -> None:
+    text = (ROOT / "config" / "datasets.yaml").read_text()
+    if "0, note" in new:  # kvasir's, the second dca-paper with a threshold (cvc's comes first)
+        first = text.index(old) + len(old)
+        text = text[:first] + text[first:].replace(old, new, 1)
+    else:
+        text = text.replace(old, new, 1)
+    path = tmp_path / "datasets.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_registry(path)
+    assert get_dataset("kvasir").protocol("dca-paper").mask_threshold == 1
+    assert get_dataset("kvasir").protocol("dca").mask_threshold is None

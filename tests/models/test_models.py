@@ -21,8 +21,11 @@ OTHER_MODELS = ["din-tiny", "smp-unet-resnet18"]  # DIN at CPU size and an smp U
 SIZE_RULES = [*((n, True) for n in PAPER_MODELS), ("din-tiny", False), ("din", False), ("smp-unet-resnet18", True)]
 # Our exact counts (RGB, one class): DIN's derivation is in docs/din.md; smp's are smp's own U-Nets.
 META_COUNTS = {
-    ("din", False): 323_158_529,
-    ("din-tiny", False): 656_753,
+    (
+        "din",
+        False,
+    ): 225_666_049,  # the default FFN reading; 323,158,529 with ffn="conv3x3-4c" (tests/models/test_din.py)
+    ("din-tiny", False): 275_473,
     ("smp-unet-resnet34", False): 24_436_369,
     ("smp-unet-resnet18", False): 14_328_209,
     ("smp-unet-resnet18", True): 14_443_409,
@@ -267,7 +270,7 @@ def test_smp_backbone_with_dca(tmp_path):
         ("unet", False, {"width": "wide"}, 224, r"unet: width must be a positive number, got 'wide'"),
         ("vnet", False, {"width": -1}, 224, r"vnet: width must be a positive number"),
         ("din", False, {"fusoin": "layer"}, 224, r"din: unknown option\(s\) fusoin; known options: .*fusion"),
-        ("din", False, {"ffn": "mlp"}, 224, r"din: ffn must be one of 'conv3x3-4c', 'conv1x1-2c'"),
+        ("din", False, {"ffn": "mlp"}, 224, r"din: ffn must be one of 'conv1x1-2c', 'conv3x3-4c'"),
         ("din", False, {}, 100, r"din: img_size 100x100 .*Nearest valid sizes: 96x96 or 104x104"),
         ("din", True, {}, 224, r"din: DIN has no DCA variant"),
         ("din", False, {"encoder_weights": "ssl"}, 224, r"weight names such as 'ssl' are not supported"),

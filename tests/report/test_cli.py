@@ -13,8 +13,9 @@ def test_tables_command(workspace: Path, tmp_path: Path, capsys: pytest.CaptureF
     """All groups: the fake group's three files; the group without runs is skipped with a message."""
     assert main(["report", "tables", "--config", str(workspace / "config.yaml"), "--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["toy_table.csv", "toy_table.tex", "toy_table_tests.csv"]
-    err = capsys.readouterr().err
-    assert "ghost: no evaluated run" in err and "toy/net-cca/seed1" in err
+    shown = capsys.readouterr()
+    assert "ghost: no evaluated run" in shown.err and "toy/net-cca/seed1" in shown.err
+    assert sorted(shown.out.splitlines()) == sorted(str(p) for p in tmp_path.iterdir())  # the files, for scripts
 
 
 def test_figures_command_skips_empty_group(workspace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,10 +10,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dca.experiments.config import load_config
 from dca.experiments.grid import Grid
 from dca.report.collect import collect_group, report_groups
 from dca.report.stats import TEST_COLUMNS
-from dca.report.tables import build_table, escape, format_cell, format_p, notes, ranks, to_latex, write_table
+from dca.report.tables import (
+    Table,
+    build_table,
+    escape,
+    format_cell,
+    format_p,
+    notes,
+    ranks,
+    tidy_frame,
+    to_latex,
+    write_table,
+)
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +118,11 @@ def test_csv_content(workspace: Path, written: dict[str, Path]) -> None:
 def test_without_paper_numbers_and_unmatched_rows(results) -> None:
     """No reported table: no Paper column, all three metrics; a variant no row matches is logged."""
     plain = dataclasses.replace(results, group=dataclasses.replace(results.group, reported=None, per_class=None))
-    tex = to_latex(build_table(plain, lambda message: None))
+    table = build_table(plain, lambda message: None)
+    tex = to_latex(table)
     assert "Paper" not in tex and "HD95 (px)" in tex and "liver" not in tex
+    assert any(line.startswith("No paper reports these numbers") for line in notes(table))
+    assert not any("No paper reports" in line for line in notes(build_table(results, lambda message: None)))
     messages: list[str] = []
     renamed = {**results.group.labels, "net-cca": "Mystery"}
     odd = dataclasses.replace(results, group=dataclasses.replace(results.group, labels=renamed))
@@ -170,3 +185,60 @@ def test_a_cell_missing_a_seed_is_never_best(results) -> None:
     assert text.endswith("$^\\ddagger$") and f"& {text} &" in row_of(tex, "Net (DCA)")  # plain: not bold
     assert f"\\textbf{{{format_cell(table.cells[('net-cca', dice)])}}}" in row_of(tex, "Net (CCA)")
     assert "Missing: toy / Net (DCA): seed 1; organs / Net (CCA): seeds 0, 1 (see toy\\_table.csv)." in tex
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def paper_tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Table]:
+    """Three DIN groups' tables of the full matrix without any run (only the paper's numbers)."""
+    grid = Grid(load_config(REPO / "config" / "config.yaml"), check=False)
+    runs = tmp_path_factory.mktemp("no-runs")
+    names = ["din_table1", "din_table2", "din_table5"]
+    groups = report_groups(grid, names)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(REPO)  # paths.reported is relative to the repository
+        return {g.name: build_table(collect_group(g, runs), lambda message: None) for g in groups}
+
+
+def body_rows(tex: str) -> list[list[str]]:
+    """The cells of the tabular's body rows (between midrule and bottomrule), Wilcoxon rows left out."""
+    lines = tex.splitlines()
+    body = lines[lines.index(r"\midrule") + 1 : lines.index(r"\bottomrule")]
+    return [line.removesuffix(r" \\").split(" & ") for line in body if not line.startswith(r"\quad")]
+
+
+def test_reported_rows_in_the_papers_order(paper_tables: dict[str, Table]) -> None:
+    """DIN Table 5's other methods are rows of their own, the paper's numbers only, in the paper's order."""
+    tex = to_latex(paper_tables["din_table5"])
+    rows = body_rows(tex)
+    assert [r[0] for r in rows] == [
+        "non-fusion, SwinUNet (reported)", "non-fusion, FCT (reported)", "DIN (only I)",
+        "input fusion, SwinUNet (reported)", "input fusion, FCT (reported)", "DIN (input fusion)",
+        r"layer fusion, SwinUNet\_DIFM (reported)", r"layer fusion, FCT\_DIFM (reported)", "DIN (concat)", "DIN",
+    ]  # fmt: skip
+    assert rows[0][1:] == ["", "91.32", "", "91.32"]  # ours empty (not rerun), paper's under each protocol block
+    assert rows[2][1:] == ["--", "92.88", "--", "92.88"]
+    assert "not rerun" in tex
+    assert [r[0] for r in body_rows(to_latex(paper_tables["din_table1"]))][8:] == [
+        "MERIT (reported)", "FCT (reported)", "nnFormer (reported)", "DIN"]  # fmt: skip
+    csv = tidy_frame(paper_tables["din_table5"])
+    reported = csv[csv["source"] == "reported"]
+    assert set(reported["label"]) == {
+        "non-fusion, SwinUNet",
+        "non-fusion, FCT",
+        "input fusion, SwinUNet",
+        "input fusion, FCT",
+        "layer fusion, SwinUNet_DIFM",
+        "layer fusion, FCT_DIFM",
+    }
+    assert reported["mean"].isna().all() and (csv[csv["source"] == "ours"]["variant"] != "").all()
+
+
+def test_paper_column_names_the_papers_selection(paper_tables: dict[str, Table]) -> None:
+    """MERIT selects Synapse on the test split (dagger) and ACDC on validation (no dagger)."""
+    synapse, acdc = to_latex(paper_tables["din_table1"]), to_latex(paper_tables["din_table2"])
+    assert r"Paper$^\dagger$" in synapse and r"Paper$^\dagger$: as reported, selected on the test split" in synapse
+    assert r"Paper$^\dagger$" not in acdc and "Paper: as reported, selected on validation" in acdc
+    assert "selected on the test split" not in acdc

@@ -25,6 +25,13 @@ def test_the_ops_are_found_on_the_models_cuda_paths() -> None:
     assert not torch.are_deterministic_algorithms_enabled()  # restored after the trace
 
 
+def test_a_volume_model_is_traced_on_volumes() -> None:
+    """The 3D U-Net + DCA gets (B, C, D, H, W) inputs: its patch embedding's 3D average pooling has no
+    deterministic CUDA backward, so a strict run of it is refused."""
+    ops = nondeterministic_cuda_ops("unet3d", dca=True, in_channels=1, img_size=(16, 16, 16), options={"width": 0.125})
+    assert ops == ["average pooling 3D (backward)"]
+
+
 def test_dca_train_refuses_strict_on_cuda_before_training(make_config, tmp_path: Path) -> None:
     trainer = loop.Trainer(
         make_config(tmp_path / "run", device={"determinism": "strict"}, loss={"ce": 0.5}), lambda _: None

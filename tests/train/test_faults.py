@@ -3,6 +3,7 @@ bit-exact, a changed epoch count, a changed precision on resume, and the default
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,10 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dca.cli import main
+from dca.evaluate.run import evaluate_run
 from dca.layout import RunDir
+from dca.run_files import trained_config
 from dca.train import loop
-from dca.train.checkpoint import load_checkpoint
-from dca.train.config import resolve_config
+from dca.train.checkpoint import load_checkpoint, save_checkpoint
+from dca.train.config import dump_config, resolve_config
 from dca.train.device import restore_scaler
 from dca.train.loader import default_workers, job_cpus
 from dca.utils.lock import RunLockedError, run_lock
@@ -148,6 +152,62 @@ def test_more_epochs_are_refused_where_the_schedule_depends_on_them(make_config,
     _unfinished_run(make_config, tmp_path / "run", optim={"scheduler": "cosine"})
     with pytest.raises(ValueError, match=r"optim.scheduler 'cosine' depends on the epoch count.*keep epochs: 2"):
         loop.train(make_config(tmp_path / "run", epochs=3, optim={"scheduler": "cosine"}), log=QUIET)
+
+
+def test_more_epochs_continue_a_finished_run_through_dca_train_and_keep_it(
+    make_config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = RunDir(tmp_path / "run")
+    loop.train(make_config(run.path, epochs=2), log=QUIET)
+    run.eval_dir.mkdir()
+    (run.eval_dir / "metrics.json").write_text('{"dice": 0.5}')
+    before = json.loads(run.summary.read_text())
+    config = tmp_path / "run.yaml"
+    config.write_text(dump_config(make_config(run.path, epochs=2)))
+    assert main(["train", str(config), "--set", "epochs=3"]) == 0
+    err = capsys.readouterr().err
+    assert "continuing the run" in err and "nothing to do" not in err
+    assert json.loads(run.summary.read_text())["epochs"] == 3
+    loop.train(make_config(tmp_path / "fresh", epochs=3), log=QUIET)
+    continued, fresh = load_checkpoint(run.last), load_checkpoint(RunDir(tmp_path / "fresh").last)
+    assert [row["epoch"] for row in continued["history"]] == [1, 2, 3]
+    assert all(torch.equal(continued["model"][k], v) for k, v in fresh["model"].items())  # as the workflow retrains it
+    assert not run.eval_dir.exists()  # the evaluation of the 2-epoch model is kept, not left beside the new one
+    kept = RunDir(next((run.path / ".previous").iterdir()))
+    assert json.loads(kept.summary.read_text()) == before and kept.eval_metrics.read_text() == '{"dice": 0.5}'
+    assert load_checkpoint(kept.last)["epoch"] == 2 and kept.curves.read_text().count("\n") == 3
+    assert f"kept in {kept.path}" in err
+    assert main(["train", str(config), "--set", "epochs=3"]) == 0 and "nothing to do" in capsys.readouterr().err
+
+
+def test_more_epochs_for_a_finished_run_without_its_training_state_are_refused(make_config, tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "run")
+    loop.train(make_config(run.path, epochs=1), log=QUIET)
+    run.last.unlink()  # a run pulled with best.pt and its summary only
+    with pytest.raises(ValueError, match=r"finished with 1 epoch\(s\) and its last.pt .* is gone.*keep epochs: 1"):
+        loop.train(make_config(run.path, epochs=2), log=QUIET)
+    assert json.loads(run.summary.read_text())["epochs"] == 1
+
+
+def test_a_continued_run_evaluates_with_its_trained_epoch_count(
+    make_config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = RunDir(tmp_path / "run")
+    loop.train(make_config(run.path, epochs=8), log=QUIET)
+    state = load_checkpoint(run.last)
+    state["best"]["score"] = 1.0  # no later epoch beats it: best.pt stays the one saved with epochs: 8
+    save_checkpoint(run.last, state)
+    summary = loop.train(make_config(run.path, epochs=10), log=QUIET)
+    assert trained_config(run.best)["epochs"] == 8 and summary["epochs"] == 10
+    metrics = evaluate_run(run.path, log=QUIET)
+    assert metrics["epochs"] == 10 == json.loads(run.eval_metrics.read_text())["epochs"]
+    capsys.readouterr()
+    assert main(["evaluate", str(run.path)]) == 0  # the result on stdout, where a script reads it
+    shown = capsys.readouterr()
+    assert shown.out == f"{run.eval_metrics}\n" and "test Dice" in shown.err
+    assert main(["-q", "evaluate", str(run.path), "--json"]) == 0
+    quiet = capsys.readouterr()
+    assert json.loads(quiet.out) == json.loads(run.eval_metrics.read_text()) and quiet.err == ""
 
 
 def test_fp16_resume_after_a_run_without_loss_scaling_starts_a_fresh_scale() -> None:

@@ -14,8 +14,9 @@ import pytest
 import torch
 from PIL import Image
 
+from dca.evaluate.protocol import predict_volume
 from dca.processed import ProcessedDir, dataset_info, load_case
-from dca.train.loader import Augmentation, SegmentationDataset
+from dca.train.loader import Augmentation, MeritAugmentation, SegmentationDataset
 
 SPLITS = {"a": "train", "b": "train", "c": "train", "d": "val", "e": "test"}
 ALWAYS = Augmentation(degrees=30.0, rotate_p=1.0, hflip_p=0.5, vflip_p=0.5)
@@ -259,3 +260,45 @@ def test_synthesize_prepare_load(tmp_path: Path, kind: str, kwargs: dict, classe
     assert len(ds) == kwargs["n"] * depth
     assert ds[0]["image"].shape == (3 if kind == "binary" else 1, 32, 32)
     assert set(torch.cat([ds[i]["mask"].flatten() for i in range(len(ds))]).unique().tolist()) == classes
+
+
+def _dihedral(mask: np.ndarray) -> list[np.ndarray]:
+    """The eight rotations by multiples of 90 degrees of ``mask`` and of its mirror image."""
+    return [np.rot90(m, k) for m in (mask, mask[:, ::-1]) for k in range(4)]
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_merit_augmentation_moves_image_and_label_alike_and_keeps_integer_labels(tmp_path: Path, dims: int) -> None:
+    root = write_processed(tmp_path, dims=dims, labels=2, channels=1, mirror=True)
+    plain = SegmentationDataset(root, "train", size=32)
+    rot_flip = SegmentationDataset(root, "train", size=32, augment=True, augmentation=MeritAugmentation(1.0))
+    rotate = SegmentationDataset(root, "train", size=32, augment=True, augmentation=MeritAugmentation(0.0, 1.0))
+    rotated = 0
+    for i in range(len(plain)):
+        before, image = plain[i]["mask"].numpy(), plain[i]["image"][0].numpy()
+        for ds in (rot_flip, rotate):
+            item = ds[i]
+            assert item["mask"].dtype == torch.int64 and set(item["mask"].unique().tolist()) <= {0, 1}
+            assert (item["mask"].numpy() == (item["image"][0].numpy() > 0.5)).mean() > 0.97
+        mask, moved_image = rot_flip[i]["mask"].numpy(), rot_flip[i]["image"][0].numpy()
+        pairs = zip(_dihedral(before), _dihedral(image), strict=True)  # one and the same transform of both
+        assert any(np.array_equal(mask, m) and np.array_equal(moved_image, im) for m, im in pairs)
+        moved = rotate[i]["mask"].numpy()
+        rotated += not any(np.array_equal(moved, m) for m in _dihedral(before))
+    assert rotated >= len(plain) - 1  # a rotation in [-20, 19] degrees, rarely by 0
+
+
+def test_training_slices_are_resampled_as_the_test_volumes(data3d: Path) -> None:
+    seen: list[np.ndarray] = []
+
+    def predict(slices: np.ndarray) -> np.ndarray:
+        seen.extend(slices)
+        return np.zeros(slices.shape, np.uint8)
+
+    volume = np.load(data3d / "volumes" / "e_image.npy")
+    predict_volume(predict, volume, 24)
+    ds = SegmentationDataset(data3d, "test", size=24)
+    assert len(ds) == len(seen) == volume.shape[0]
+    for k, expected in enumerate(seen):
+        assert ds[k]["image"].dtype == torch.float32
+        np.testing.assert_array_equal(ds[k]["image"][0].numpy(), expected)

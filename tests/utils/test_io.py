@@ -117,7 +117,7 @@ def test_a_full_disk_exits_1_with_one_line(
     monkeypatch.setattr(os, "fsync", _fsync_on_a_full_disk)
     assert main(["data", "synth", "binary", "--out", str(tmp_path / "raw"), "--n", "2", "--size", "16x16"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("dca data: error: cannot write ")
+    assert err.count("\n") == 1 and err.startswith("dca data synth: error: cannot write ")
     assert "No space left on device" in err and "MiB free" in err and "--debug" in err and "Traceback" not in err
 
 

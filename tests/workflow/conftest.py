@@ -1,8 +1,8 @@
 """Fixtures for the workflow tests: the repository's configs, and workspaces that run the real workflow.
 
-A workspace is a temporary copy of what the workflow needs (Snakefile, workflow/, profiles/, config/, params.yaml,
-dvc.yaml);
-the `dca` package comes from the installed (editable) package, so jobs run this checkout's code. The
+A workspace is a temporary copy of what the workflow needs (workflow/ with its Snakefile, profiles/, config/,
+params.yaml, dvc.yaml); the workflow imports `dca` from the workspace (``package=True`` copies it there) or else
+from the installed (editable) package, so jobs run this checkout's code either way. The
 helpers are reached through the ``wf`` fixture (tests import nothing from here: --import-mode=importlib).
 """
 
@@ -25,7 +25,6 @@ REPO = Path(__file__).resolve().parents[2]
 FULL_CONFIG = REPO / "config" / "config.yaml"
 DEMO_CONFIG = REPO / "config" / "demo.yaml"
 WORKSPACE_FILES = (
-    "Snakefile",
     "workflow",
     "profiles",
     "config",

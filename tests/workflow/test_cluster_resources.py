@@ -89,7 +89,7 @@ def test_a_malformed_gres_is_refused_by_the_schema() -> None:
 
 def test_a_dry_run_gives_the_train_jobs_the_cluster_keys(wf: Any, tmp_path: Path) -> None:
     workspace = wf.make_workspace(tmp_path / "ws")
-    config = yaml.safe_load((wf.repo / ".test" / "config.yaml").read_text(encoding="utf-8"))
+    config = yaml.safe_load((wf.repo / ".test" / "config" / "config.yaml").read_text(encoding="utf-8"))
     config["resources"]["train"].update(gpu=1, gpu_model="h100", **CLUSTER)
     wf.write_config(workspace / "cluster.yaml", config)
     result = wf.run([wf.tool("snakemake"), "-n", "train_all", "--configfile", "cluster.yaml"], workspace, timeout=300)
@@ -124,7 +124,7 @@ def test_a_job_lands_in_the_configured_partition(wf: Any, tmp_path: Path) -> Non
     )
     try:
         workspace = wf.make_workspace(tmp_path / "ws")
-        config = yaml.safe_load((wf.repo / ".test" / "config.yaml").read_text(encoding="utf-8"))
+        config = yaml.safe_load((wf.repo / ".test" / "config" / "config.yaml").read_text(encoding="utf-8"))
         config["experiments"] = {"ci_table": config["experiments"]["ci_table"]}  # one dataset: one job
         config["resources"]["data"] = {"cpus_per_task": 1, "mem_mb": 500, "runtime": 5, "slurm_partition": partition}
         wf.write_config(workspace / "cluster.yaml", config)

@@ -223,9 +223,12 @@ def test_model_names_are_the_builtin_table() -> None:
 
 
 def test_schema_is_package_data() -> None:
-    """The schema is found through the package (any install), and it is the file Snakemake validates with."""
+    """The schema is found through the package (any install), and it is the file Snakemake validates with: one
+    file in workflow/schemas (the catalog's place, read by a deployed workflow), linked from the package."""
     import importlib.resources
 
     path = importlib.resources.files("dca").joinpath("resources", "config.schema.yaml")
     assert SCHEMA_PATH == Path(str(path)) and SCHEMA_PATH.is_file()
-    assert "validate(config, str(SCHEMA_PATH))" in (REPO / "workflow/rules/common.smk").read_text()
+    assert SCHEMA_PATH.resolve() == (REPO / "workflow/schemas/config.schema.yaml").resolve()
+    assert SCHEMA_PATH.is_symlink() and not (REPO / "workflow/schemas/config.schema.yaml").is_symlink()
+    assert 'validate(config, "../schemas/config.schema.yaml")' in (REPO / "workflow/rules/common.smk").read_text()

@@ -1,6 +1,7 @@
-"""DVC experiments on the workflow: `dvc exp run -S key=value` reruns only the affected run, keeps the finished
-run of the old config, and `dvc exp show/apply/branch`, `dvc metrics show` and `dvc plots show` read as DVC
-users expect. One tiny group (one U-Net run, 1 epoch at 32x32): about two minutes on two cores."""
+"""DVC experiments on the workflow: `dvc exp run -S key=value` reruns only the affected run and group (no other
+group, no benchmark), keeps the finished run of the old config, a checked-out state is up to date for Snakemake
+too, and `dvc exp show/apply/branch`, `dvc metrics show` and `dvc plots show` read as DVC users expect. Two tiny
+groups (one run each, 1 epoch at 32x32): about two minutes on two cores."""
 
 from __future__ import annotations
 
@@ -16,15 +17,19 @@ RUN = Path("results/runs/synthetic-binary/unet/seed0")
 
 
 def tiny_config(workspace: Path) -> dict[str, Any]:
-    """The workspace's params.yaml cut to one run of one group, with an optional key (enhancement) left out."""
+    """The workspace's params.yaml (every key) cut to two groups of one run each."""
     config = yaml.safe_load((workspace / "params.yaml").read_text(encoding="utf-8"))
     config["seeds"] = [0]
     config["datasets"] = {"synthetic-binary": {"synth": {"n": 12, "size": [32, 32], "seed": 0}}}
-    config.pop("enhancement", None)
     config["training"] = {"dca": {**config["training"]["dca"], "epochs": 1, "data": {"size": 32}}}
-    config["variants"] = {"unet": config["variants"]["unet"]}
+    config["variants"] = {
+        "unet": {**config["variants"]["unet"], "training": {"epochs": 1}},  # the experiment's key (-S sets it)
+        "unet-dca": config["variants"]["unet-dca"],
+    }
+    group = {"paper": "dca", "datasets": ["synthetic-binary"]}
     config["experiments"] = {
-        "tiny": {"paper": "dca", "title": "tiny", "datasets": ["synthetic-binary"], "variants": ["unet"]}
+        "tiny": {**group, "title": "tiny", "variants": ["unet"]},
+        "other": {**group, "title": "other", "variants": ["unet-dca"]},
     }
     config["bench"]["models"] = []
     return config
@@ -40,7 +45,7 @@ def test_dvc_experiment_round_trip(wf: Any, tmp_path: Path) -> None:
     wf.run([dvc, "init", "-q"], ws, timeout=120)
     wf.run([*GIT, "add", "-A"], ws, timeout=60)
     wf.run([*GIT, "commit", "-q", "-m", "workflow"], ws, timeout=60)
-    wf.run([dvc, "repro"], ws, timeout=900)  # no "Parameters 'enhancement' are missing": whole-file params
+    wf.run([dvc, "repro"], ws, timeout=900)
     wf.run([*GIT, "add", "-A"], ws, timeout=60)
     wf.run([*GIT, "commit", "-q", "-m", "baseline"], ws, timeout=60)
     old_digest = next((ws / RUN / ".config").iterdir()).name
@@ -59,12 +64,29 @@ def test_dvc_experiment_round_trip(wf: Any, tmp_path: Path) -> None:
         "field"
     ] == "metric"
 
-    # an experiment: one changed value, the run retrained, the finished run of the old config kept
-    wf.run([dvc, "exp", "run", "-S", "training.dca.epochs=2", "-n", "two-epochs"], ws, timeout=900)
+    # an experiment: one changed value, the run retrained, the finished run of the old config kept; the other
+    # group's jobs (their logs) and the benchmark untouched
+    untouched = [
+        ws / "logs" / name
+        for name in (
+            "train/synthetic-binary/unet-dca/seed0.log",
+            "evaluate/synthetic-binary/unet-dca/seed0.log",
+            *(f"report/{step}_other.log" for step in ("aggregate", "curves", "tables", "figures")),
+            "bench/models.log",
+        )
+    ]
+    times = {path: path.stat().st_mtime_ns for path in untouched}
+    redone = ws / "logs/report/aggregate_tiny.log"
+    tiny_time = redone.stat().st_mtime_ns
+    wf.run([dvc, "exp", "run", "-S", "variants.unet.training.epochs=2", "-n", "two-epochs"], ws, timeout=900)
+    assert {path: path.stat().st_mtime_ns for path in untouched} == times
+    assert redone.stat().st_mtime_ns != tiny_time
     summary = json.loads((ws / RUN / "summary.json").read_text(encoding="utf-8"))
     assert summary["status"] == "finished"
     kept = ws / RUN / ".previous" / old_digest
-    assert (kept / "summary.json").is_file() and (kept / "last.pt").is_file() and (kept / "eval/metrics.json").is_file()
+    assert (kept / "summary.json").is_file() and (kept / "best.pt").is_file() and (kept / "eval/metrics.json").is_file()
+    # what DVC caches of a finished run: best.pt and its summary, last.pt pruned (storage.keep_last: false)
+    assert not (kept / "last.pt").exists() and not (ws / RUN / "last.pt").exists() and (ws / RUN / "best.pt").is_file()
     shown = json.loads(wf.run([dvc, "exp", "show", "--json"], ws, timeout=120).stdout)
     text = json.dumps(shown)
     assert "two-epochs" in text and '"epochs": 2' in text and "synthetic-binary/unet" in text
@@ -75,7 +97,31 @@ def test_dvc_experiment_round_trip(wf: Any, tmp_path: Path) -> None:
     wf.run([*GIT, "checkout", "-q", "--", "params.yaml", "dvc.lock"], ws, timeout=60)  # back to the baseline
     wf.run([dvc, "checkout", "-f"], ws, timeout=300)
     assert next((ws / RUN / ".config").iterdir()).name == old_digest
+    # Snakemake agrees with DVC: its metadata records the experiment, the checked-out state is up to date
+    dry = wf.snakemake(ws, "-n", "--configfile=params.yaml", timeout=300)
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
     wf.run([dvc, "exp", "apply", "two-epochs"], ws, timeout=300)
-    assert yaml.safe_load((ws / "params.yaml").read_text(encoding="utf-8"))["training"]["dca"]["epochs"] == 2
+    assert yaml.safe_load((ws / "params.yaml").read_text(encoding="utf-8"))["variants"]["unet"]["training"] == {
+        "epochs": 2
+    }
     status = wf.run([dvc, "status"], ws, timeout=300)
     assert "Data and pipelines are up to date" in status.stdout + status.stderr
+
+
+def test_curves_plot_of_a_paper_protocol_group(wf: Any, tmp_path: Path) -> None:
+    """A paper-protocol group's curves have test_dice and no val_dice: dvc.yaml's curves plot still shows them."""
+    dvc_yaml = yaml.safe_load((wf.repo / "dvc.yaml").read_text(encoding="utf-8"))
+    ((_, plot),) = next(p for p in dvc_yaml["stages"]["report"]["plots"] if "${paths.curves}" in p).items()
+    template = tmp_path / Path(plot["template"]).name
+    template.write_text((wf.repo / plot["template"]).read_text(encoding="utf-8"), encoding="utf-8")
+    plot = {**plot, "template": template.name}
+    plot.pop("persist", None)
+    (tmp_path / "curves").mkdir()
+    rows = ["epoch,train_loss,test_dice,lr,run", "1,0.9,0.41,0.001,d/unet/seed0", "2,0.7,0.55,0.001,d/unet/seed0"]
+    (tmp_path / "curves/paper.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    wf.write_config(tmp_path / "dvc.yaml", {"plots": [{"curves": plot}]})
+    wf.run([wf.tool("dvc"), "init", "-q", "--no-scm"], tmp_path, timeout=120)
+    shown = json.loads(wf.run([wf.tool("dvc"), "plots", "show", "--json"], tmp_path, timeout=120).stdout)
+    assert not shown.get("errors"), shown["errors"]
+    (curves,) = shown["data"]["curves/paper.csv"]
+    assert [row["test_dice"] for row in curves["content"]["data"]["values"]] == ["0.41", "0.55"]

@@ -112,7 +112,8 @@ def test_dvc_repro(wf: Any, dvc_workspace: Path) -> None:
     shutil.rmtree(ws / "results")
     shutil.rmtree(ws / ".snakemake")
     wf.run([dvc, "pull", "-q"], ws, timeout=600)
-    assert (ws / "results/runs/synthetic-binary/unet-dca/seed0/last.pt").is_file()
+    pulled = ws / "results/runs/synthetic-binary/unet-dca/seed0"
+    assert (pulled / "best.pt").is_file() and not (pulled / "last.pt").exists()  # a finished run: last.pt pruned
     assert (ws / "results/data/synthetic-binary/index.csv").is_file()
     files = sorted((ws / "results").rglob("*"))
     random.Random(0).shuffle(files)

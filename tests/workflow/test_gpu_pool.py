@@ -25,7 +25,7 @@ def test_concurrent_trainings_share_a_gpu_only_when_allowed(
     wf: Any, tmp_path: Path, visible: str, jobs_per_gpu: int, seeds: list[int]
 ) -> None:
     workspace = wf.make_workspace(tmp_path / "ws")
-    config = yaml.safe_load((wf.repo / ".test" / "config.yaml").read_text(encoding="utf-8"))
+    config = yaml.safe_load((wf.repo / ".test" / "config" / "config.yaml").read_text(encoding="utf-8"))
     config["seeds"] = seeds
     config["jobs_per_gpu"] = jobs_per_gpu
     config["experiments"] = {"ci_table": config["experiments"]["ci_table"]}

@@ -38,12 +38,12 @@ def full(full_config: dict[str, Any]) -> Grid:
 
 
 #: Training runs per group of the full matrix: the table's cells (datasets x variants) times 3 seeds
-#: (times 2 protocols, paper and honest, for DCA Tables 1 and 2 and every DIN table).
+#: (times 2 protocols, paper and honest, for every DCA and DIN table).
 FULL_COUNTS = {
     "dca_table1": 5 * 12 * 3 * 2,
     "dca_table2": 2 * 5 * 3 * 2,
-    "dca_table3": 2 * 4 * 3,
-    "dca_table4": 2 * 3 * 3,
+    "dca_table3": 2 * 4 * 3 * 2,
+    "dca_table4": 2 * 3 * 3 * 2,
     "din_table1": 1 * 1 * 3 * 2,
     "din_table2": 1 * 1 * 3 * 2,
     "din_table3": 1 * 6 * 3 * 2,
@@ -57,8 +57,9 @@ FULL_COUNTS = {
     "din_table11": 1 * 2 * 3 * 2,
     "din_table12": 1 * 2 * 3 * 2,
     "din_table13": 2 * 1 * 3 * 2,
+    "dca3d_table": 2 * 2 * 3,  # ours (volumes): honest only, no paper protocol to rerun
 }
-FULL_DISTINCT_RUNS = 564
+FULL_DISTINCT_RUNS = 594
 
 
 def test_full_matrix_counts(full: Grid, full_config: dict[str, Any]) -> None:
@@ -75,8 +76,8 @@ def test_groups_share_runs(full: Grid) -> None:
     for group in ("dca_table1", "dca_table2", "dca_table3", "dca_table4"):
         assert run in full.groups[group]
     assert full.runs(["dca_table2", "dca_table3", "dca_table4"]).count(run) == 1
-    # Table 2 runs both protocols (5 variants x 2), Tables 3 and 4 add their 2 + 1 honest variants.
-    assert len(full.runs(["dca_table2", "dca_table3", "dca_table4"])) == 2 * 3 * (5 * 2 + 2 + 1)
+    # Each runs both protocols: Table 2 has 5 variants, Tables 3 and 4 add their 2 + 1 of their own.
+    assert len(full.runs(["dca_table2", "dca_table3", "dca_table4"])) == 2 * 3 * (5 + 2 + 1) * 2
 
 
 def test_dca_run_config(full: Grid) -> None:
@@ -103,6 +104,8 @@ def test_din_run_config(full: Grid) -> None:
     only_e = full.run_config(Run("acdc", "din-only-e", 0))
     assert only_e["data"]["inputs"] == ["fuzzy"]
     assert only_e["model"]["options"] == {"encoder_weights": "imagenet", "fusion": "none"}  # every DIN variant
+    din_runs = [full.run_config(r) for r in full.runs() if full.run_config(r)["model"]["name"].startswith("din")]
+    assert len(din_runs) > 100 and {c["model"]["options"]["encoder_weights"] for c in din_runs} == {"imagenet"}
     assert full.enhancements(Run("acdc", "din-i-he", 0)) == ["he"]
     assert ("acdc", "clahe") in full.enhanced_datasets() and ("glas", "fuzzy") not in full.enhanced_datasets()
 
@@ -179,6 +182,28 @@ def test_digest_ignores_key_order(demo: dict[str, Any]) -> None:
     reordered = copy.deepcopy(demo)
     reordered["training"]["dca"] = dict(reversed(list(demo["training"]["dca"].items())))
     assert grid_of(reordered).digest(run) == grid.digest(run)
+
+
+def test_group_config_follows_only_its_group(demo: dict[str, Any]) -> None:
+    """A group's report config (its file name is its digest) changes with its own settings only, and is a config
+    whose grid resolves the group's runs as the whole config does."""
+    from dca.layout import config_digest
+
+    grid = grid_of(demo)
+    cut = grid.group_config(["demo_dca_table1"])
+    assert set(cut["experiments"]) == {"demo_dca_table1"} and set(cut["variants"]) == {"unet", "unet-dca"}
+    assert set(cut["training"]) == {"dca"} and "bench" not in cut and "resources" not in cut
+    sub = grid_of(cut)
+    assert {run: sub.run_config(run) for run in sub.runs()} == {
+        run: grid.run_config(run) for run in grid.runs(["demo_dca_table1"])
+    }
+    before = config_digest(cut)
+    demo["experiments"]["demo_din_table4"]["title"] = "another title"
+    demo["training"]["din"]["epochs"] += 1
+    demo["bench"]["repeats"] += 1
+    assert config_digest(grid_of(demo).group_config(["demo_dca_table1"])) == before
+    demo["experiments"]["demo_dca_table1"]["title"] = "another title"
+    assert config_digest(grid_of(demo).group_config(["demo_dca_table1"])) != before
 
 
 def test_conflicting_papers_are_an_error(demo: dict[str, Any]) -> None:
@@ -303,7 +328,9 @@ def test_protocols_resolve_into_paper_datasets_and_run_configs(full: Grid) -> No
     assert plan.protocol == "dca-paper" and plan.raw == "data/raw/kvasir@dca-paper"  # downloaded: its own raw
     assert full.dataset("cvc@dca-paper").raw == "data/raw/cvc"  # manual: reads the honest twin's raw data
     assert "synapse@dca-paper" in full.dataset_ids() and "acdc@din-paper" in full.dataset_ids()
-    assert all("@" not in run.dataset for run in full.groups["dca_table3"])
+    for group, variant in (("dca_table3", "unet-dca-sum"), ("dca_table4", "unet-dca-conv")):  # like Tables 1-2
+        assert {Run("glas@dca-paper", variant, 0), Run("monuseg", variant, 2)} <= set(full.groups[group])
+        assert full.run_config(Run("monuseg@dca-paper", variant, 1))["eval"]["batch"] == 14  # the official batch
 
 
 def test_a_paper_protocol_the_registry_lacks_is_a_config_error(full_config: dict[str, Any]) -> None:

@@ -34,7 +34,7 @@ GROUP_FILE = re.compile(r"""\{[\w.]*group\}(\.csv|\.json|\.tex|_tests\.csv)["']"
 def test_run_folder_names_are_defined_once() -> None:
     """No source file but dca/layout.py spells a run-folder file name as a string (or a path's last part), nor
     a per-group file of the results tree (``<paths.curves>/<group>.csv``, ``<paths.aggregates>/<group>.json``)."""
-    sources = [*REPO.glob("dca/**/*.py"), *REPO.glob("workflow/**/*.smk"), REPO / "Snakefile"]
+    sources = [*REPO.glob("dca/**/*.py"), *REPO.glob("workflow/**/*.smk"), REPO / "workflow/Snakefile"]
     names = "|".join(re.escape(name) for name in NAMES)
     pattern = re.compile(rf"""["'/]({names})["']""")
     found = {

@@ -1,6 +1,7 @@
 """A training that fails for a real reason, on a real single-node SLURM: it runs on a GPU once; the retry
 Snakemake makes after it is sized before submission (no GPU, one minute) and stops at once, and the Snakemake
-inside each cluster job retries nothing.
+inside each cluster job retries nothing. The profile comes from $SNAKEMAKE_PROFILE, the way `dvc repro` sends its
+stages to SLURM.
 
 Needs root and apt (the ``slurm`` fixture); skipped with the reason otherwise. About a minute (mostly status polling).
 """
@@ -26,17 +27,18 @@ RESOURCES = re.compile(r"^\s*resources: .*\bruntime=(\d+), .*\bgpu=(\d+), attemp
 
 def test_a_failed_training_runs_on_a_gpu_once(wf: Any, slurm: None, tmp_path: Path) -> None:
     ws = wf.make_workspace(tmp_path / "ws")
-    config = yaml.safe_load((wf.repo / ".test" / "config.yaml").read_text(encoding="utf-8"))
+    config = yaml.safe_load((wf.repo / ".test" / "config" / "config.yaml").read_text(encoding="utf-8"))
     config["experiments"] = {"retries": {**config["experiments"]["ci_table"], "title": "retries"}}
     config["resources"]["train"] = {"cpus_per_task": 1, "mem_mb": 1000, "runtime": 10, "gpu": 1, "retries": RETRIES}
     wf.write_config(ws / "fail.yaml", config)
     wf.snakemake(ws, "data_all", "--configfile=fail.yaml", "--cores", "1", timeout=300)
     shutil.rmtree(ws / PROCESSED / "images")  # its index (the training's input) stays: training fails at once
 
-    cmd = [wf.tool("snakemake"), "train_all", "--configfile=fail.yaml", "--profile", "workflow/profiles/slurm"]
-    cmd += [*wf.slurm_flags, "--latency-wait", "1"]
+    # the SLURM profile through $SNAKEMAKE_PROFILE, as a DVC stage's plain `snakemake` gets it on a cluster
+    cmd = [wf.tool("snakemake"), "train_all", "--configfile=fail.yaml", *wf.slurm_flags, "--latency-wait", "1"]
+    env = {**wf.env(), "SNAKEMAKE_PROFILE": "workflow/profiles/slurm"}
     result = subprocess.run(
-        ["timeout", "-s", "INT", "-k", "30", "240", *cmd], cwd=ws, env=wf.env(), capture_output=True, text=True
+        ["timeout", "-s", "INT", "-k", "30", "240", *cmd], cwd=ws, env=env, capture_output=True, text=True
     )
     output = result.stdout + result.stderr
     assert result.returncode not in (0, 124), output[-6000:]

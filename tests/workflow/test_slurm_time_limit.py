@@ -38,7 +38,7 @@ def _epochs_for(wf: Any, ws: Path, config: dict[str, Any], seconds: float) -> in
 
 @pytest.mark.slow
 def test_time_limited_training_resumes_until_finished(wf: Any, slurm: None, tmp_path: Path) -> None:
-    config = yaml.safe_load((wf.repo / ".test/config.yaml").read_text(encoding="utf-8"))
+    config = yaml.safe_load((wf.repo / ".test/config/config.yaml").read_text(encoding="utf-8"))
     config["experiments"] = {"ci_table": config["experiments"]["ci_table"]}  # one run: the honest U-Net
     ws = tmp_path / "ws"  # calibrated in the same workspace: its data is prepared, SLURM runs only the training
     config["training"]["dca"]["epochs"] = _epochs_for(wf, ws, config, TRAINING_S)

@@ -38,7 +38,7 @@ def test_lint_is_clean(wf: Any, configfile: str) -> None:
 def test_full_matrix_dry_run(wf: Any, tmp_path: Path, full_config: dict[str, Any]) -> None:
     """Every job of both papers is listed: one training and one evaluation job per distinct run."""
     counts = dry_run(wf, tmp_path, "--configfile", "config/config.yaml")
-    runs = 564  # tests/workflow/test_grid.py: FULL_DISTINCT_RUNS (paper + honest runs of DCA Tables 1-2, DIN's)
+    runs = 594  # tests/workflow/test_grid.py: FULL_DISTINCT_RUNS (582 paper + honest of the papers' tables, 12 3D)
     assert counts["train"] == counts["evaluate"] == counts["run_config"] == runs
     assert counts["prepare"] == len(full_config["datasets"]) + PAPER_DATASETS
     assert counts["enhance"] == 12  # x 2 protocols: acdc fuzzy, he, clahe (Table 4); synapse, clinicdb, isic2018 fuzzy
@@ -47,7 +47,7 @@ def test_full_matrix_dry_run(wf: Any, tmp_path: Path, full_config: dict[str, Any
     assert sum(v for k, v in counts.items() if k.startswith("figures_")) == groups
 
 
-#: Datasets prepared a second time with their paper split (DCA Tables 1-2: glas, monuseg, cvc, kvasir, synapse;
+#: Datasets prepared a second time with their paper split (DCA Tables 1-4: glas, monuseg, cvc, kvasir, synapse;
 #: DIN's din-paper: synapse, acdc, clinicdb, isic2018).
 PAPER_DATASETS = 9
 
@@ -117,6 +117,19 @@ def test_reserved_targets_are_the_workflow_rules(wf: Any, tmp_path: Path, demo_c
     config = dict(demo_config, experiments={"claims_dca": demo_config["experiments"]["demo_dca_table1"]})
     with pytest.raises(ConfigError, match=r"'claims_dca' is \(or looks like\) a rule"):
         load_config(wf.write_config(tmp_path / "claims.yaml", config))
+
+
+def test_missing_raw_folder_fails_the_dry_run(wf: Any, tmp_path: Path, demo: dict[str, Any]) -> None:
+    """A dataset read from a raw folder (a manual download) that is not there fails `snakemake -n`, naming it."""
+    workspace = wf.make_workspace(tmp_path / "ws")
+    demo["datasets"] = {"kvasir": {"raw": "manual/kvasir"}}
+    for spec in demo["experiments"].values():
+        spec["datasets"] = ["kvasir"]
+    wf.write_config(workspace / "manual.yaml", demo)
+    cmd = [wf.tool("snakemake"), "-n", "--configfile=manual.yaml", "data_all"]
+    failed = subprocess.run(cmd, cwd=workspace, env=wf.env(), capture_output=True, text=True, timeout=300)
+    assert failed.returncode != 0
+    assert "dataset kvasir: raw folder manual/kvasir not found" in failed.stdout + failed.stderr
 
 
 def test_report_config_and_bench_follow_paths(wf: Any, tmp_path: Path, demo: dict[str, Any]) -> None:

@@ -75,3 +75,37 @@ def test_command_reads_the_config_from_stdin(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "dca.cli", "experiments", "stamp", str(tmp_path / "seed0"), "--digest", digest]
     subprocess.run(cmd, input=text, text=True, check=True, timeout=120)
     assert RunDir(tmp_path / "seed0").stamp(digest).is_file()
+
+
+def test_prune_keeps_what_evaluation_and_resume_need(tmp_path: Path) -> None:
+    """`dca experiments prune`: a finished run loses last.pt (not when it is the evaluated checkpoint), an
+    unfinished or live run keeps it, and .previous/ keeps the newest runs of older configs."""
+    from dca.experiments.prune import prune_runs
+
+    runs = tmp_path / "runs"
+    finished, unfinished, last_selected, live = (RunDir(runs / f"d/{v}/seed0") for v in ("a", "b", "c", "e"))
+    for run in (finished, last_selected, live):
+        finished_run(run, CONFIG)
+        run.summary.write_text('{"checkpoint": "best.pt"}')
+    last_selected.summary.write_text('{"checkpoint": "last.pt"}')
+    live.lock.write_text(f"{os.getpid()}\n")
+    stamp_run(unfinished, *text_and_digest(CONFIG))
+    unfinished.last.write_text("half-way")
+    for epochs in (3, 4, 5):  # three runs of older configs moved aside, the newest last
+        stamp_run(finished, *text_and_digest({**CONFIG, "epochs": epochs}))
+        finished_run(finished, {**CONFIG, "epochs": epochs})
+        finished.summary.write_text('{"checkpoint": "best.pt"}')
+    previous = sorted((finished.path / ".previous").iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    assert len(previous) == 3
+    removed = prune_runs(runs, keep_last=False, previous=2)
+    assert not finished.last.exists() and finished.best.is_file() and finished.summary.is_file()
+    assert unfinished.last.is_file() and last_selected.last.is_file() and live.last.is_file()
+    assert sorted((finished.path / ".previous").iterdir()) == sorted(previous[1:])
+    assert str(previous[0]) in removed and len(removed) == 2
+    assert prune_runs(runs, keep_last=False, previous=2) == []  # nothing left to prune
+
+
+def test_prune_command_refuses_a_missing_folder(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "dca.cli", "experiments", "prune", str(tmp_path / "nowhere")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1 and "nowhere is not a folder" in result.stderr

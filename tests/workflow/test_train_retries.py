@@ -19,7 +19,7 @@ SUMMARY = "results/runs/synthetic-binary/unet/seed0/summary.json"
 
 def test_failed_training_is_not_retried(wf: Any, tmp_path: Path) -> None:
     workspace = wf.make_workspace(tmp_path / "ws")
-    config = yaml.safe_load((wf.repo / ".test" / "config.yaml").read_text(encoding="utf-8"))
+    config = yaml.safe_load((wf.repo / ".test" / "config" / "config.yaml").read_text(encoding="utf-8"))
     config["experiments"] = {"retries": {**config["experiments"]["ci_table"], "title": "retries"}}
     config["resources"]["train"]["retries"] = RETRIES
     wf.write_config(workspace / "retries.yaml", config)

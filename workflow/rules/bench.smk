@@ -15,7 +15,7 @@ rule bench_models:
     benchmark:
         "logs/benchmarks/bench/models.tsv"
     conda:
-        CONDA_ENV
+        ENVS["torch"]
     threads: rule_threads("bench")
     resources:
         **rule_resources("bench"),
@@ -28,6 +28,6 @@ rule bench_models:
     shell:
         'if [ -z "{params.models}" ]; then echo "bench.models is []: benchmark skipped" > {log:q}; '
         "for f in {output:q}; do : > $f; done; "
-        "else dca bench models --models {params.models} --batch {params.batch} --size {params.size} "
+        "else python -m dca bench models --models {params.models} --batch {params.batch} --size {params.size} "
         '--repeats {params.repeats} {params.memory} --threads {threads} --out "$(dirname {output.csv:q})" '
         "> {log:q} 2>&1; fi"

@@ -9,17 +9,19 @@ dca.processed.
 import os
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from dca.data.rawstate import raw_fingerprint
 from dca.enhance import METHODS
-from dca.experiments.config import SCHEMA_PATH, check_run_models, one_of_pattern
+from dca.experiments.config import check_run_models, one_of_pattern
 from dca.experiments.grid import Grid, dump_yaml
 from dca.experiments.resources import job_resources
 from dca.layout import aggregate_file, claims_files, config_digest, curves_file, figure_files, run_folder, table_files
 from dca.processed import ProcessedDir
 from dca.train.gpus import JOBS_PER_GPU_ENV
 
-validate(config, str(SCHEMA_PATH))  # the schema shipped in the package (dca/resources)
+validate(config, "../schemas/config.schema.yaml")  # the package reads the same file (dca/resources links to it)
 GRID = Grid(config)  # raises dca.experiments.ConfigError naming the key at fault
 if workflow.is_main_process:  # not again in every job: models are built on the meta device (seconds)
     check_run_models({run: GRID.run_config(run) for run in GRID.runs()})
@@ -32,13 +34,10 @@ RUNS = PATHS["runs"]
 RUN = run_folder(RUNS, "{dataset}", "{variant}", "{seed}")
 # The files of a processed dataset, as wildcard patterns (dca.processed.ProcessedDir)
 DATA = ProcessedDir(GRID.processed_dir("{dataset}"))
-# The validated config with its defaults, for `dca report`; named by its content hash so that a changed
-# config is a new file to make (and the report reruns), also without Snakemake's metadata.
-EFFECTIVE_TEXT = dump_yaml(GRID.effective_config())
-EFFECTIVE_CONFIG = f"{PATHS['workflow']}/config-{config_digest(GRID.effective_config())}.yaml"
-# The software of every rule (documentation, and --software-deployment-method conda); by default
-# jobs run in the current environment (the project's .venv), which `make setup` creates.
-CONDA_ENV = "../../environment.yml"
+# The software of the rules under --sdm conda (pinned; the jobs import dca from the workflow's folder, see the
+# Snakefile): torch for train, evaluate and the benchmark, the rest without it. By default jobs run in the
+# current environment (the project's .venv, which `make setup` creates).
+ENVS = {"base": "../envs/base.yaml", "torch": "../envs/torch.yaml"}
 # How many jobs may share one GPU of the machine's pool (dca.train.gpus): the jobs inherit the environment.
 os.environ[JOBS_PER_GPU_ENV] = str(config["jobs_per_gpu"])
 
@@ -55,10 +54,10 @@ wildcard_constraints:
 def ancient_all(paths):
     """`paths` marked ancient: their file times never make the job rerun (a DVC checkout or pull sets new
     times in any order, and Snakemake compares input and output times even without the mtime rerun
-    trigger), and neither does a rerun of the job that made them, while they exist. Used for the inputs
-    of training that are deterministic to rebuild (processed data, enhanced copies) and for its config
-    stamp, whose name changes with the config. Evaluation and report inputs are not ancient: a retrained
-    run is re-evaluated."""
+    trigger), and neither does a rerun of the job that made them, while they exist. Every input of every rule
+    is ancient: what must be redone is always a missing file (a config stamp or report config named by its
+    content, a deleted output), so that a checked-out or pulled state is up to date whatever Snakemake's
+    metadata (`.snakemake/`) recorded, and the profiles leave out the `input` rerun trigger."""
     return [ancient(path) for path in paths]
 
 
@@ -83,6 +82,36 @@ def processed_index(dataset):
     return str(ProcessedDir(GRID.processed_dir(dataset)).complete)
 
 
+def read_as_is(dataset):
+    """The plan of `dataset` when its raw folder is read as it is (neither synthesised nor downloaded), else None."""
+    plan = GRID.dataset(dataset)
+    return plan if plan.synth is None and not plan.download else None
+
+
+def raw_input(wildcards):
+    """The raw folder of a dataset read as it is (ancient: its content is the `raw` param), so that a missing one
+    fails `snakemake -n` naming the dataset; nothing for data the job writes itself, or for a processed dataset
+    already there without its raw folder (a clone with the processed data pulled)."""
+    plan = read_as_is(wildcards.dataset)
+    if plan is None or (not Path(plan.raw).is_dir() and Path(processed_index(wildcards.dataset)).is_file()):
+        return []
+    if not Path(plan.raw).is_dir():
+        base = GRID.base_dataset(wildcards.dataset)
+        raise WorkflowError(
+            f"dataset {wildcards.dataset}: raw folder {plan.raw} not found. Obtain {plan.registry} as "
+            f"config/datasets.yaml ({plan.registry}: source) says and put it there, set datasets.{base}.raw to "
+            "where it is, or `dvc pull` it where it is tracked (docs/dvc-snakemake.md, Raw data)"
+        )
+    return [ancient(plan.raw)]
+
+
+def raw_state(wildcards):
+    """The fingerprint of a dataset's raw folder read as it is (dca.data.rawstate): changed raw data is prepared
+    again; '' for data the job writes itself or a raw folder not here."""
+    plan = read_as_is(wildcards.dataset)
+    return raw_fingerprint(plan.raw) if plan is not None and Path(plan.raw).is_dir() else ""
+
+
 def enhanced_marker(dataset, method):
     """The file that marks an enhanced copy of a dataset complete."""
     return str(ProcessedDir(GRID.processed_dir(dataset)).enhanced_marker(method))
@@ -97,6 +126,12 @@ def train_inputs(wildcards):
         "data": ancient(processed_index(run.dataset)),
         "enhanced": ancient_all(enhanced_marker(run.dataset, m) for m in GRID.enhancements(run)),
     }
+
+
+def evaluate_inputs(wildcards):
+    """A run's finished training and its config stamp: a changed config (a missing stamp) re-evaluates the run."""
+    run = run_of(wildcards)
+    return {"summary": ancient(str(GRID.run_dir(run).summary)), "config": ancient(GRID.stamp(run))}
 
 
 def stamp_targets(groups=None):
@@ -131,6 +166,7 @@ def report_targets(groups=None):
         datasets = GRID.table_datasets(group)
         out += [str(p) for p in table_files(PATHS["tables"], group) + figure_files(PATHS["figures"], group, datasets)]
         out += [str(aggregate_file(PATHS["aggregates"], group)), str(curves_file(PATHS["curves"], group))]
+        out.append(REPORT_FILES[group])  # a missing (changed) report config is made, and the group re-reported
     # summaries too: a deleted summary.json of a finished run is rebuilt (resumed from last.pt), not ignored
     return out + summary_targets(names)
 
@@ -147,7 +183,34 @@ def claims_papers():
 
 def claims_targets():
     """The claims tables (`<paper>_claims.tex`/`.csv`) of every paper with comparisons."""
-    return [str(path) for paper in claims_papers() for path in claims_files(PATHS["tables"], paper)]
+    tables = [str(path) for paper in claims_papers() for path in claims_files(PATHS["tables"], paper)]
+    return tables + [REPORT_FILES[f"claims_{paper}"] for paper in claims_papers()]
+
+
+# The validated config with its defaults that `dca report` reads, one per group (and per paper's claims) cut to
+# what its report reads (Grid.group_config) and named by its content hash: a changed group is a new file to make
+# (its report reruns, and no other group's), also without Snakemake's metadata.
+REPORT_CONFIGS = {
+    scope: GRID.group_config(groups)
+    for scope, groups in [(g, [g]) for g in config["experiments"]]
+    + [(f"claims_{p}", claims_groups(p)) for p in claims_papers()]
+}
+REPORT_FILES = {scope: f"{PATHS['workflow']}/config-{config_digest(cut)}.yaml" for scope, cut in REPORT_CONFIGS.items()}
+# Each file's first line names its scope, so that a scope's job replaces its own older file and no other one.
+REPORT_HEADERS = {config_digest(cut): f"# report config of {scope}" for scope, cut in REPORT_CONFIGS.items()}
+REPORT_TEXTS = {
+    config_digest(cut): f"{REPORT_HEADERS[config_digest(cut)]}\n{dump_yaml(cut)}" for cut in REPORT_CONFIGS.values()
+}
+
+
+def report_inputs(scope, groups):
+    """The inputs every report job of `groups` shares (ancient: see `ancient_all`): its report config, and the
+    config stamps and summaries of their runs, so that a changed or retrained run re-reports its groups only."""
+    return {
+        "config": ancient(REPORT_FILES[scope]),
+        "stamps": ancient_all(stamp_targets(groups)),
+        "summaries": ancient_all(GRID.summaries(groups)),
+    }
 
 
 #: The model benchmark's tables (DVC plots the CSV with the bar template).

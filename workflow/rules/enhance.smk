@@ -11,7 +11,7 @@ rule enhance:
     benchmark:
         "logs/benchmarks/enhance/{dataset}/{method}.tsv"
     conda:
-        CONDA_ENV
+        ENVS["base"]
     threads: rule_threads("enhance")
     resources:
         **rule_resources("enhance"),
@@ -22,5 +22,5 @@ rule enhance:
         ),
         args=lambda wildcards: GRID.enhance_args(wildcards.method),
     shell:
-        "dca enhance {wildcards.method} --data {params.data:q} {params.args} > {log:q} 2>&1 && "
+        "python -m dca enhance {wildcards.method} --data {params.data:q} {params.args} > {log:q} 2>&1 && "
         "cp {params.record:q} {output:q}"

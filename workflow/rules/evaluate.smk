@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        str(RUN.summary),
+        unpack(evaluate_inputs),
     output:
         metrics=str(RUN.eval_metrics),
         per_case=str(RUN.eval_per_case),
@@ -12,11 +12,11 @@ rule evaluate:
     benchmark:
         "logs/benchmarks/evaluate/{dataset}/{variant}/seed{seed}.tsv"
     conda:
-        CONDA_ENV
+        ENVS["torch"]
     threads: rule_threads("evaluate")
     resources:
         **rule_resources("evaluate"),
     params:
         run_dir=lambda wildcards: run_of(wildcards).folder(RUNS),
     shell:
-        "dca evaluate {params.run_dir:q} > {log:q} 2>&1"
+        "python -m dca evaluate {params.run_dir:q} > {log:q} 2>&1"

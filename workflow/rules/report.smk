@@ -1,7 +1,8 @@
 """Report: aggregate test scores (DVC metrics), training curves (DVC plots), tables and figures per group.
 
 All local rules (cheap, read many small files). `dca report` reads <paths.workflow>/config-<hash>.yaml,
-the validated config with its defaults, so that --config overrides reach the report too; each command's
+the validated config with its defaults cut to the group (Grid.group_config), so that --config overrides reach
+the report too and a change to another group re-reports nothing here; each command's
 output root is the config's `paths` (file names: dca.layout).
 """
 
@@ -12,47 +13,49 @@ GROUP_CURVES = str(curves_file(PATHS["curves"], "{group}"))
 
 rule effective_config:
     output:
-        EFFECTIVE_CONFIG,
+        f"{PATHS['workflow']}/config-{{digest}}.yaml",
     log:
-        "logs/report/effective_config.log",
+        "logs/report/effective_config_{digest}.log",
     localrule: True
     conda:
-        CONDA_ENV
+        ENVS["base"]
     params:
-        text=EFFECTIVE_TEXT,
+        text=lambda wildcards: REPORT_TEXTS[wildcards.digest],
+        header=lambda wildcards: REPORT_HEADERS[wildcards.digest],
     shell:
-        "(find \"$(dirname {output:q})\" -name 'config-*.yaml' ! -path {output:q} -delete && "
+        # the older report configs of the same group (first line) are removed, no other group's
+        "(find \"$(dirname {output:q})\" -maxdepth 1 -name 'config-*.yaml' ! -path {output:q} | "
+        'while IFS= read -r f; do head -n 1 "$f" | grep -qxF {params.header:q} && rm -f "$f" || true; done; '
         "printf '%s' {params.text:q} > {output:q}) 2> {log:q}"
 
 
 rule aggregate:
     input:
-        config=EFFECTIVE_CONFIG,
-        metrics=lambda wildcards: GRID.evaluations([wildcards.group]),
+        unpack(lambda wildcards: report_inputs(wildcards.group, [wildcards.group])),
+        metrics=lambda wildcards: ancient_all(GRID.evaluations([wildcards.group])),
     output:
         AGGREGATE,
     log:
         "logs/report/aggregate_{group}.log",
     localrule: True
     conda:
-        CONDA_ENV
+        ENVS["base"]
     shell:
-        "dca report aggregate --config {input.config:q} --groups {wildcards.group} > {log:q} 2>&1"
+        "python -m dca report aggregate --config {input.config:q} --groups {wildcards.group} > {log:q} 2>&1"
 
 
 rule curves:
     input:
-        config=EFFECTIVE_CONFIG,
-        summaries=lambda wildcards: GRID.summaries([wildcards.group]),
+        unpack(lambda wildcards: report_inputs(wildcards.group, [wildcards.group])),
     output:
         GROUP_CURVES,
     log:
         "logs/report/curves_{group}.log",
     localrule: True
     conda:
-        CONDA_ENV
+        ENVS["base"]
     shell:
-        "dca report curves --config {input.config:q} --groups {wildcards.group} > {log:q} 2>&1"
+        "python -m dca report curves --config {input.config:q} --groups {wildcards.group} > {log:q} 2>&1"
 
 
 TABLE_TEX, TABLE_CSV, TABLE_TESTS = (str(path) for path in table_files(PATHS["tables"], "{group}"))
@@ -60,9 +63,9 @@ TABLE_TEX, TABLE_CSV, TABLE_TESTS = (str(path) for path in table_files(PATHS["ta
 
 rule tables:
     input:
-        config=EFFECTIVE_CONFIG,
-        aggregate=AGGREGATE,
-        per_case=lambda wildcards: eval_targets([wildcards.group]),
+        unpack(lambda wildcards: report_inputs(wildcards.group, [wildcards.group])),
+        aggregate=ancient(AGGREGATE),
+        per_case=lambda wildcards: ancient_all(eval_targets([wildcards.group])),
     output:
         TABLE_TEX,
         report(TABLE_CSV, caption="../report/tables.rst", category="Tables", subcategory="{group}"),
@@ -71,9 +74,9 @@ rule tables:
         "logs/report/tables_{group}.log",
     localrule: True
     conda:
-        CONDA_ENV
+        ENVS["base"]
     shell:
-        "dca report tables --config {input.config:q} --groups {wildcards.group} > {log:q} 2>&1"
+        "python -m dca report tables --config {input.config:q} --groups {wildcards.group} > {log:q} 2>&1"
 
 
 for _group in config["experiments"]:
@@ -82,9 +85,9 @@ for _group in config["experiments"]:
         name:
             f"figures_{_group}"
         input:
-            config=EFFECTIVE_CONFIG,
-            per_case=eval_targets([_group]),
-            curves=str(curves_file(PATHS["curves"], _group)),
+            **report_inputs(_group, [_group]),
+            per_case=ancient_all(eval_targets([_group])),
+            curves=ancient(str(curves_file(PATHS["curves"], _group))),
         output:
             [
                 (
@@ -98,11 +101,11 @@ for _group in config["experiments"]:
             f"logs/report/figures_{_group}.log",
         localrule: True
         conda:
-            CONDA_ENV
+            ENVS["base"]
         params:
             group=_group,
         shell:
-            "dca report figures --config {input.config:q} --groups {params.group} > {log:q} 2>&1"
+            "python -m dca report figures --config {input.config:q} --groups {params.group} > {log:q} 2>&1"
 
     rule:
         name:
@@ -118,19 +121,19 @@ for _paper in claims_papers():
         name:
             f"claims_{_paper}"
         input:
-            config=EFFECTIVE_CONFIG,
-            per_case=eval_targets(claims_groups(_paper)),
+            **report_inputs(f"claims_{_paper}", claims_groups(_paper)),
+            per_case=ancient_all(eval_targets(claims_groups(_paper))),
         output:
             [str(path) for path in claims_files(PATHS["tables"], _paper)],
         log:
             f"logs/report/claims_{_paper}.log",
         localrule: True
         conda:
-            CONDA_ENV
+            ENVS["base"]
         params:
             groups=" ".join(claims_groups(_paper)),
         shell:
-            "dca report claims --config {input.config:q} --groups {params.groups} > {log:q} 2>&1"
+            "python -m dca report claims --config {input.config:q} --groups {params.groups} > {log:q} 2>&1"
 
 
 rule data_all:

@@ -77,6 +77,8 @@ def prepare(
     raw, out = Path(raw), Path(out)
     chosen = spec.resolve(protocol, spec.default_protocol) if protocol else spec.protocol()
     check_target(out, overwrite)
+    if chosen.mask_threshold is not None:  # the paper's own labelling: this protocol's processed dataset only
+        spec = dataclasses.replace(spec, mask=dataclasses.replace(spec.mask, threshold=chosen.mask_threshold))
     layout, root = find_layout(spec, raw, chosen.layouts)
     module = layout_module(layout)
     cases = module.cases(root, spec)

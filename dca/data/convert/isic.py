@@ -38,8 +38,16 @@ def _pairs(root: Path, images: str, masks: str, spec: DatasetSpec, subset: str) 
 
 
 def cases(root: Path, spec: DatasetSpec) -> list[Case]:
-    """The training cases, and the test cases when both test folders are there."""
+    """The training cases, and the test cases when both test folders are there; one test folder without the other
+    is an error naming the missing one (a half-unpacked test set would silently shrink the din-paper protocol)."""
     found = _pairs(root, IMAGES, MASKS, spec, "train")
-    if (root / TEST_IMAGES).is_dir() and (root / TEST_MASKS).is_dir():
+    present = {name: (root / name).is_dir() for name in (TEST_IMAGES, TEST_MASKS)}
+    if all(present.values()):
         found += _pairs(root, TEST_IMAGES, TEST_MASKS, spec, "test")
+    elif any(present.values()):
+        missing = next(name for name, there in present.items() if not there)
+        raise FileNotFoundError(
+            f"{root / missing}: missing, but the other ISIC 2018 Task 1 test folder is there; unpack {missing}.zip "
+            f"into {root} (`dca data download isic2018 --out {root}` fetches it) or remove the other test folder"
+        )
     return found

@@ -22,7 +22,7 @@ from dca.data.convert.common import binary_values, reading
 from dca.data.registry import MaskRule
 
 #: names of the encodings recorded in dataset.json
-ZERO_255, ZERO_ONE = "0/255", "0/1"
+ZERO_255, ZERO_ONE, NONZERO = "0/255", "0/1", "any non-zero"
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,11 @@ def detect_encoding(masks: Iterable[Path], rule: MaskRule, dataset: str, workers
 
     A mask whose largest value is 0 is empty in every encoding. All non-empty masks <= 1: 0/1. Any mask
     reaching the threshold: 0/255, and then a mask of exact 0/1 values is an error (a mixed dataset). A
-    largest value between 2 and threshold - 1 fits no encoding: an error naming the file and its values.
+    largest value between 2 and threshold - 1 fits no encoding: an error naming the file and its values. A
+    threshold of 1 (the DCA code's labelling) needs no detection: every encoding labels alike.
     """
+    if rule.threshold <= 1:  # every non-zero value is foreground: 0/1 and 0/255 masks label alike
+        return Encoding(NONZERO, rule)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         found = list(pool.map(_largest, sorted(masks)))
     for path, top, distinct in found:

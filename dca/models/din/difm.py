@@ -6,18 +6,19 @@ For one stage of width C and the two streams I (original) and E (enhanced):
 2. window cross-attention (Eq. 2-3), one per direction: f_IE = Atten(Q_i, K_e, V_e) + Q_i and
    f_EI = Atten(Q_e, K_i, V_i) + Q_e, with Q_m, K_m, V_m = 1x1 projections (linear per token) of f_m and no
    output projection (Eq. 3 has none);
-3. the gated FFN (Eq. 4-5), one per direction: LN -> conv3x3 C -> 4C -> chunk into f1, f2 (2C each) ->
-   conv1x1(GELU(f1) * f2) 2C -> C, plus the residual;
+3. the gated FFN (Eq. 4-5), one per direction: LN -> conv1x1 C -> 2C ("doubling the channel dimension") -> chunk
+   into f1, f2 (C each) -> conv1x1(GELU(f1) * f2) C -> C, plus the residual (``ffn="conv1x1-2c"``, the default);
+   ``ffn="conv3x3-4c"``: conv3x3 C -> 4C, halves of 2C, conv1x1 2C -> C (the reading the paper's budget needs);
 4. global spatial attention (Eq. 6) on each direction, then F_IE + F_EI.
 
-Sizes, from the paper's budget. Its 119.94M for four DIFMs at widths 128/256/512/1024 (sum of C^2 = 1,392,640)
-is about 86.1 C^2 per stage, and its 1860.09 GFLOPs leave, after our encoders (500.9) and decoder (1074.7 GMACs),
-285 GMACs for the DIFMs, i.e. about 86 C^2 multiply-adds per pixel: 86 C^2 of weights, each used once per pixel
-(so no weights shared between the two directions). With the FFN's hidden width C (the expanding conv making 2C)
-no combination of 1x1/3x3 merging, projections (with or without output projections) and FFN convs lands within 4%
-of that (the nearest are 82 and 94 C^2); with the hidden width doubled to 2C ("expand the feature space by
-doubling the channel dimension"), 1x1 merging and projections and a 3x3 expanding conv (local context for the
-window attention, like SegFormer's Mix-FFN) it is exactly 86 C^2. Per DIFM:
+Sizes under the budget reading (``conv3x3-4c``). The paper's 119.94M for four DIFMs at widths 128/256/512/1024 (sum of
+C^2 = 1,392,640) is about 86.1 C^2 per stage, and its 1860.09 GFLOPs leave, after our encoders (500.9) and decoder
+(1074.7 GMACs), 285 GMACs for the DIFMs, i.e. about 86 C^2 multiply-adds per pixel: 86 C^2 of weights, each used once
+per pixel (so no weights shared between the two directions). With the FFN's hidden width C (the expanding conv making
+2C) no combination of 1x1/3x3 merging, projections (with or without output projections) and FFN convs lands within 4% of
+that (the nearest are 82 and 94 C^2); with the hidden width 2C (the expanding conv making 4C, which the text's "doubling
+the channel dimension" does not say), 1x1 merging and projections and a 3x3 expanding conv (local context for the window
+attention, like SegFormer's Mix-FFN) it is exactly 86 C^2. Per DIFM:
 
     merging  2 x (2C*C + C)                        =  4 C^2 +  2C
     Q, K, V  6 x (C*C + C)                         =  6 C^2 +  6C
@@ -27,10 +28,13 @@ window attention, like SegFormer's Mix-FFN) it is exactly 86 C^2. Per DIFM:
     four DIFMs: 86 * 1,392,640 + 22 * 1,920 = 119,809,280 = 119.81M (paper 119.94M, -0.11%)
 
 and 86 C^2 multiply-adds per pixel, 70.7 GMACs per DIFM at 224x224 (plus 0.6 average for the attention itself).
+The text's reading (``conv1x1-2c``, default) has FFNs of 2 x (2C + 2C*C + 2C + C*C + C) = 6 C^2 + 10C, so
+16 C^2 + 18C per DIFM and 22,316,800 = 22.32M for four (81% under the paper's figure).
+
 The ablations of Tables 3 and 7 switch parts off (``feature_merging``, ``attention``, ``global_spatial_attention``,
-``directions``); with every part off the module is the plain concatenation of the two images' shape features,
-which is also what a stage without DIFM passes on (Table 6). The single-input variants (Tables 4, 5, 9, 10:
-"multi-head self-attention in place of DIFM") use this module with one stream and the self direction
+``directions``); with every part off the module is the plain concatenation of the two images' shape features, which is
+also what a stage without DIFM passes on under ``removed_difm="concat"`` (Table 6). The single-input variants (Tables 4,
+5, 9, 10: "multi-head self-attention in place of DIFM") use this module with one stream and the self direction
 ``((0, 0),)``: same merging, attention, FFN and gate, with Q, K, V from one image.
 """
 
@@ -52,7 +56,7 @@ SELF_ATTENTION = ((0, 0),)
 
 GSA_GATES = ("pixel", "channel")  # Eq. 6 read as a per-pixel gate (channel mean) or a per-channel gate (global mean)
 # Gated FFN readings: (expanding conv kernel, output channels of the expanding conv per input channel).
-FFNS = {"conv3x3-4c": (3, 4), "conv1x1-2c": (1, 2)}
+FFNS = {"conv1x1-2c": (1, 2), "conv3x3-4c": (3, 4)}  # the first is the default
 
 
 def global_spatial_attention(x: Tensor, gate: str = "pixel") -> Tensor:
@@ -64,10 +68,10 @@ def global_spatial_attention(x: Tensor, gate: str = "pixel") -> Tensor:
 
 class GatedFFN(nn.Module):
     """Eq. 4-5: LN, conv expanding C channels, chunk into f1 and f2, GELU(f1) * f2, 1x1 conv back to C, plus the
-    input. ``conv3x3-4c`` (ours, default): 3x3 conv C -> 4C, halves of 2C; ``conv1x1-2c`` (the paper's words,
-    "doubling the channel dimension"): 1x1 conv C -> 2C, halves of C."""
+    input. ``conv1x1-2c`` (default, the paper's words "doubling the channel dimension"): 1x1 conv C -> 2C, halves
+    of C; ``conv3x3-4c`` (what the paper's parameter budget needs): 3x3 conv C -> 4C, halves of 2C."""
 
-    def __init__(self, channels: int, reading: str = "conv3x3-4c") -> None:
+    def __init__(self, channels: int, reading: str = "conv1x1-2c") -> None:
         super().__init__()
         kernel, factor = FFNS[reading]
         hidden = factor * channels // 2
@@ -94,7 +98,7 @@ class DIFM(nn.Module):
         global_spatial_attention: bool = True,
         window: int = 7,
         head_dim: int = 32,
-        ffn: str = "conv3x3-4c",
+        ffn: str = "conv1x1-2c",
         gsa_gate: str = "pixel",
     ) -> None:
         super().__init__()

@@ -14,8 +14,8 @@ Each stage i yields two features, both at its resolution:
 These are the paper's "two types of pooling layers: one for extracting f_edge and another for reducing feature
 size before passing to subsequent conv-blocks" (section 9.1). The alternative reading (f_edge = the input of the
 stage's blocks, no separate edge pooling) gives 175.13M for two encoders instead of our 180.64M; ours is the one
-whose total (with the DIFMs and the MLP decoder) reproduces the paper's 323.31M parameters and 1860.09 GFLOPs
-(see ``docs/din.md``).
+whose total (with the MLP decoder and the DIFMs of ``ffn="conv3x3-4c"``) reproduces the paper's 323.31M parameters
+and 1860.09 GFLOPs (see ``docs/din.md``).
 
 Depths: 3-3-27-3, ConvNeXt-base's. Table 14 prints 9 blocks for stage 3, but with 9 blocks two encoders hold
 about 104M parameters (98.6M without edge pooling), far from the paper's 178M; 27 blocks give 180.64M.

@@ -5,7 +5,8 @@ of the four stages a DIFM (``dca.models.din.difm``) fuses the two images' edge a
 takes the four fused maps (the DIFMs sit on the skip connections, Fig. 2a; the encoders run unchanged). Forward:
 ``model(image, enhanced)`` -> logits ``(B, num_classes, H, W)``; H and W must be multiples of 8.
 
-Registered as ``din`` (the paper's sizes: 323.16M parameters, 1860.8 GMACs at 224x224, ``docs/din.md``) and
+Registered as ``din`` (the paper's sizes: 225.67M parameters and 1630.6 GMACs at 224x224 with the default FFN,
+323.16M and 1860.8 GMACs, the paper's budget, with ``ffn="conv3x3-4c"``; ``docs/din.md``) and
 ``din-tiny`` (widths 8/16/32/64, one block per stage, 32-channel decoder, 4x4 windows, 8-channel heads) for CPU
 tests. Options, every one an ablation of the paper (defaults = the paper's model):
 
@@ -14,11 +15,12 @@ tests. Options, every one an ablation of the paper (defaults = the paper's model
   Tables 4, 5, 9, 10: which image it sees is the run's data choice). Single-encoder models use the DIFM with
   self-attention ("MHSA in place of DIFM").
 - ``num_difm``: 0-4 stages with a DIFM, largest resolution first (Table 6 removes the smallest first).
-  ``removed_difm``: ``"drop"`` (default; the reading Table 6's numbers support) excludes a removed DIFM's feature
-  map from the decoder and does not build its stage; ``"concat"`` passes the concatenation of the two images'
-  shape features (one image's with one encoder) instead. ``num_difm=0`` with ``fusion="layer"`` is Ours_concat
-  (Table 5) and Table 3's first row under both readings.
-- ``ffn``: ``"conv3x3-4c"`` (ours, the parameter budget) or ``"conv1x1-2c"`` (the paper's words), Eq. 4-5.
+  ``removed_difm``: ``"drop"`` (default; the text: "removed DIFMs by first excluding the feature map with the smallest
+  resolution") excludes a removed DIFM's feature map from the decoder and does not build its stage; ``"concat"`` passes
+  the concatenation of the two images' shape features (one image's with one encoder) instead. ``num_difm=0`` with
+  ``fusion="layer"`` is Ours_concat (Table 5) and Table 3's first row under both readings.
+- ``ffn``: ``"conv1x1-2c"`` (default, the text's "doubling the channel dimension") or ``"conv3x3-4c"`` (the
+  reading the paper's parameter budget needs), Eq. 4-5.
 - ``gsa_gate``: ``"pixel"`` (Eq. 6, channel mean per position) or ``"channel"`` (mean per channel), Eq. 6.
 - ``encoder_weights``: ``"imagenet"`` (timm's ImageNet ``convnext_base``, from the Hugging Face cache or downloaded),
   a local timm/torchvision ConvNeXt-base state dict for both encoders, or None / ``"none"`` (from scratch); what
@@ -67,7 +69,7 @@ class DINConfig:
     global_spatial_attention: bool = True
     decoder: str = "mlp"
     removed_difm: str = "drop"
-    ffn: str = "conv3x3-4c"
+    ffn: str = "conv1x1-2c"
     gsa_gate: str = "pixel"
     widths: tuple[int, ...] = (128, 256, 512, 1024)
     depths: tuple[int, ...] = (3, 3, 27, 3)
