@@ -23,7 +23,8 @@ MINIMAL = REPO / ".test" / "config" / "config.yaml"  # no paths, no bench.batch:
 def test_committed_params_is_the_demo_with_its_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     """params.yaml is config/demo.yaml regenerated (`python -m dca experiments params config/demo.yaml`)."""
     monkeypatch.chdir(REPO)
-    assert (REPO / "params.yaml").read_text(encoding="utf-8") == params_text(Path("config/demo.yaml"))
+    stale = "params.yaml is stale: python -m dca experiments params config/demo.yaml"
+    assert (REPO / "params.yaml").read_text(encoding="utf-8") == params_text(Path("config/demo.yaml")), stale
 
 
 def test_a_minimal_config_gives_complete_params(tmp_path: Path) -> None:
