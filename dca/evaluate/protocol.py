@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 
 from dca import metrics
+from dca.metrics import Spacing
 from dca.utils.resample import zoom_slice
 
 Convention = Literal["standard", "transunet"]
 CONVENTIONS: tuple[str, ...] = ("standard", "transunet")
 METRICS: tuple[str, ...] = ("dice", "iou", "hd95")
-Spacing = Sequence[float] | float | None
 HD95_EMPTY: tuple[str, ...] = ("skip", "diagonal")
 #: Layouts whose source gives no voxel spacing: their HD95 is in voxels (the TransUNet npz release).
 NO_SPACING_LAYOUTS = frozenset({"synapse_npz"})
@@ -54,15 +54,6 @@ def diagonal(shape: Sequence[int], spacing: Spacing) -> float:
 def _standard_case(pred: np.ndarray, ref: np.ndarray, spacing: Spacing) -> dict[str, float]:
     """Dice, IoU and HD95 with the empty-mask rules of :mod:`dca.metrics`."""
     return {"dice": metrics.dice(pred, ref), "iou": metrics.iou(pred, ref), "hd95": metrics.hd95(pred, ref, spacing)}
-
-
-def _transunet_case(pred: np.ndarray, ref: np.ndarray, spacing: Spacing) -> dict[str, float]:
-    """Dice, IoU and HD95 with the branches of TransUNet's ``calculate_metric_percase``."""
-    if pred.any() and ref.any():
-        return _standard_case(pred, ref, spacing)
-    if pred.any():
-        return {"dice": 1.0, "iou": 1.0, "hd95": 0.0}
-    return {"dice": 0.0, "iou": 0.0, "hd95": 0.0}
 
 
 def case_metrics(
@@ -96,7 +87,7 @@ def case_metrics(
         if value == 0:
             scores = {"dice": metrics.dice(pred, ref), "iou": metrics.iou(pred, ref), "hd95": float("nan")}
         elif convention == "transunet":
-            scores = _transunet_case(pred, ref, spacing)
+            scores = metrics.transunet_case(pred, ref, spacing)
         else:
             scores = _standard_case(pred, ref, spacing)
         if value != 0 and hd95_empty == "diagonal" and np.isnan(scores["hd95"]):

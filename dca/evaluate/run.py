@@ -5,7 +5,7 @@ the original resolution (logits resized back bilinearly, original masks), with t
 ``standard`` conventions; 3D datasets per volume with the TransUNet protocol
 (:func:`~dca.evaluate.protocol.predict_volume`, ``transunet`` conventions, HD95 in mm from the
 voxel spacing, in voxels for a source without one: :func:`~dca.evaluate.protocol.hd95_unit`). A run of
-the paper protocol also gets the official DCA Dice/IoU (:mod:`dca.evaluate.official`: per test batch of
+the paper protocol also gets the official DCA Dice/IoU (:mod:`dca.metrics.official`: per test batch of
 ``eval.batch``, at the model resolution; 3D: the 2D slices at the model size). Writes ``eval/per_case.csv``,
 ``eval/metrics.json`` (the aggregate, with how the model was selected and, under ``data``, the root of the
 dataset it was computed on) and ``eval/predictions/``, the first k test ids (sorted), for the figures
@@ -28,10 +28,10 @@ from PIL import Image
 from torch import nn
 
 from dca.dims import model_dims
-from dca.evaluate.official import official_scores
 from dca.evaluate.protocol import aggregate, case_metrics, hd95_unit, predict_volume
 from dca.evaluate.sliding import sliding_window
 from dca.layout import EVAL_METRICS, EVAL_PER_CASE, PREDICTIONS_DIR, RunDir
+from dca.metrics.official import official_scores
 from dca.processed import ProcessedDir, dataset_info, load_case, read_index
 from dca.run_files import finished_run_config, read_summary, selected_checkpoint, selection_info
 from dca.train import setup

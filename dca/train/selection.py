@@ -1,7 +1,7 @@
 """The papers' selection scores (``selection_metric``), computed after every epoch on the selection split.
 
 ``official``: the DCA code's Dice, batch-pooled over batches of ``eval.batch`` in loader order
-(:func:`dca.evaluate.official.official_scores`). ``merit``: MERIT's, from each prediction zoomed back (order 0)
+(:func:`dca.metrics.official.official_scores`). ``merit``: MERIT's, from each prediction zoomed back (order 0)
 to its case's original size: on ``val`` medpy's binary Dice per slice (every label > 0 is foreground; 0 when
 both are empty), averaged over slices; on ``test`` TransUNet's per-class rule per case (both non-empty: Dice;
 prediction only: 1; else 0), the mean over foreground classes of the mean over cases. The per-image Dice of
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dca import metrics
-from dca.evaluate.official import official_scores
+from dca.metrics.official import official_scores
 from dca.processed import load_case
 from dca.utils.resample import zoom_slice
 
@@ -26,14 +26,6 @@ def binary_slice_dice(pred: np.ndarray, ref: np.ndarray) -> float:
     p, r = pred > 0, ref > 0
     total = int(np.count_nonzero(p)) + int(np.count_nonzero(r))
     return 2.0 * int(np.count_nonzero(p & r)) / total if total else 0.0
-
-
-def transunet_class_dice(pred: np.ndarray, ref: np.ndarray, label: int) -> float:
-    """TransUNet's Dice of one class of one case: both non-empty: Dice; prediction only: 1; otherwise 0."""
-    p, r = pred == label, ref == label
-    if p.any() and r.any():
-        return metrics.dice(p, r)
-    return 1.0 if p.any() else 0.0
 
 
 def score_column(split: str, metric: str) -> str:
@@ -74,5 +66,10 @@ class SelectionScorer:
             if self.split == "val":
                 slice_scores += [binary_slice_dice(p, r) for p, r in zip(pred, ref, strict=True)]
             else:
-                class_scores.append([transunet_class_dice(pred, ref, c) for c in range(1, self.num_labels)])
+                class_scores.append(
+                    [
+                        metrics.transunet_case(pred == c, ref == c, surface=False)["dice"]
+                        for c in range(1, self.num_labels)
+                    ]
+                )
         return float(np.mean(slice_scores if self.split == "val" else np.mean(class_scores, axis=0)))

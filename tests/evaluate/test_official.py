@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from dca.evaluate.official import batch_scores, official_scores
 from dca.evaluate.protocol import case_metrics, diagonal, hd95_unit
+from dca.metrics.official import batch_scores, official_scores
 
 
 def transcribed_official(logits: list[torch.Tensor], masks: list[torch.Tensor], batch: int, classes: int) -> tuple:

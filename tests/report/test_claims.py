@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dca.evaluate.official import official_scores
 from dca.evaluate.protocol import aggregate, case_metrics
 from dca.experiments.config import load_config
 from dca.experiments.grid import Grid, Run
 from dca.layout import RunDir, claims_files, run_folder
+from dca.metrics.official import official_scores
 from dca.report.claims import group_claims, hierarchical_bootstrap, holds
 from dca.report.cli import run_claims
 from dca.report.collect import Group, GroupResults, RunResult, collect_group, report_groups
@@ -127,7 +127,7 @@ def test_claims_say_how_the_setting_differs(ci_results: list[GroupResults], tmp_
             found = row["differences"].split("; ")
             assert {"epochs 1 (paper 200)", "size 32 (paper 224)", "width factor 0.125 (paper 0.5)"} <= set(found)
             assert "one seed (no seed spread)" in found
-            assert any(f.startswith("batch size 4 (paper ") for f in found)
+            assert any(f.startswith("batch size 2 (paper ") for f in found)
             assert (row["protocol"] == "honest") == any(f.startswith("honest protocol") for f in found)
 
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dca.evaluate.official import official_scores
 from dca.layout import RunDir
+from dca.metrics import transunet_case
+from dca.metrics.official import official_scores
 from dca.train import loop
 from dca.train.config import resolve_config, to_dict
-from dca.train.selection import SelectionScorer, binary_slice_dice, transunet_class_dice
+from dca.train.selection import SelectionScorer, binary_slice_dice
 
 
 def _raw(preset: str, protocol: str, **extra: object) -> dict:
@@ -52,9 +53,9 @@ def test_merit_dice_rules() -> None:
     pred[:2, :1] = 1  # another class, but foreground for the binary slice Dice
     assert binary_slice_dice(pred, ref) == pytest.approx(2 * 2 / (2 + 4))
     assert binary_slice_dice(np.zeros_like(ref), np.zeros_like(ref)) == 0.0  # medpy: both empty -> 0
-    assert transunet_class_dice(pred, ref, 2) == 0.0  # prediction empty
-    assert transunet_class_dice(pred, ref, 1) == 1.0  # prediction only
-    assert transunet_class_dice(ref, ref, 2) == 1.0
+    assert transunet_case(pred == 2, ref == 2)["dice"] == 0.0  # prediction empty
+    assert transunet_case(pred == 1, ref == 1)["dice"] == 1.0  # prediction only
+    assert transunet_case(ref == 2, ref == 2)["dice"] == 1.0
 
 
 def _volumes(root: Path, labels: dict[str, np.ndarray], split: str) -> Path:

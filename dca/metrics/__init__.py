@@ -18,7 +18,7 @@ value of the smoothed Dice (2|P∩R| + s) / (|P|+|R| + s) of the official DCA co
 nnU-Net's NaN: per-image means of the 2D datasets would then silently drop every correctly
 empty image. With exactly one mask empty the Hausdorff distance is undefined (the distance to
 an empty set is infinite), so ``hd95`` returns NaN, which means skip and counts report. The TransUNet convention for
-the Synapse/ACDC tables is applied per case in :mod:`dca.evaluate.protocol`, not here.
+the Synapse/ACDC tables (:func:`transunet_case`) replaces this rule for those tables' cases.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import ndimage
+
+#: Voxel size per axis (a scalar applies to all); None: unit spacing.
+Spacing = float | Sequence[float] | None
 
 
 def _masks(pred: ArrayLike, ref: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +76,7 @@ def _surface(mask: np.ndarray) -> np.ndarray:
     return mask & ~ndimage.binary_erosion(mask, structure=footprint, iterations=1)
 
 
-def hd95(pred: ArrayLike, ref: ArrayLike, spacing: float | Sequence[float] | None = None) -> float:
+def hd95(pred: ArrayLike, ref: ArrayLike, spacing: Spacing = None) -> float:
     """95th percentile of the symmetric surface distances, as ``medpy.metric.binary.hd95``.
 
     ``spacing`` is the physical voxel size per axis (a scalar applies to all); distances are in
@@ -104,3 +107,14 @@ def hd95(pred: ArrayLike, ref: ArrayLike, spacing: float | Sequence[float] | Non
     d_pr = ndimage.distance_transform_edt(~r_surface, sampling=sampling)[p_surface]
     d_rp = ndimage.distance_transform_edt(~p_surface, sampling=sampling)[r_surface]
     return float(np.percentile(np.hstack((d_pr, d_rp)), 95))
+
+
+def transunet_case(pred: ArrayLike, ref: ArrayLike, spacing: Spacing = None, surface: bool = True) -> dict[str, float]:
+    """Dice, IoU and HD95 of one class of one case by TransUNet's ``calculate_metric_percase`` (also MERIT's):
+    both non-empty: the metrics; prediction only: 1/1/0; otherwise 0/0/0. ``surface=False`` skips HD95 (NaN)."""
+    p, r = _masks(pred, ref)
+    if p.any() and r.any():
+        return {"dice": dice(p, r), "iou": iou(p, r), "hd95": hd95(p, r, spacing) if surface else float("nan")}
+    if p.any():
+        return {"dice": 1.0, "iou": 1.0, "hd95": 0.0}
+    return {"dice": 0.0, "iou": 0.0, "hd95": 0.0}
