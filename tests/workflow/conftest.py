@@ -71,6 +71,19 @@ def make_workspace(path: Path, package: bool = False) -> Path:
     return path
 
 
+def place_manual_raw(ws: Path) -> None:
+    """Empty raw folders in ``ws`` for the data a user puts there by hand (the registry's manual datasets and the
+    ``raw`` folders the shipped configs name): a dry run then plans their preparation instead of stopping at the
+    first one not there (what it rightly does for a user)."""
+    registry = yaml.safe_load((REPO / "config/datasets.yaml").read_text(encoding="utf-8"))
+    folders = {f"data/raw/{name}" for name, spec in registry["datasets"].items() if spec["source"]["kind"] == "manual"}
+    for config in (ws / "config").glob("*.yaml"):
+        datasets = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("datasets") or {}
+        folders |= {entry["raw"] for entry in datasets.values() if isinstance(entry, dict) and "raw" in entry}
+    for folder in folders:
+        (ws / folder).mkdir(parents=True, exist_ok=True)
+
+
 def write_config(path: Path, config: dict[str, Any]) -> Path:
     """Write a workflow config as YAML and return its path."""
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -112,6 +125,7 @@ class Workflow:
     env = staticmethod(tool_env)
     tool = staticmethod(tool)
     make_workspace = staticmethod(make_workspace)
+    place_manual_raw = staticmethod(place_manual_raw)
     write_config = staticmethod(write_config)
     run = staticmethod(run)
     snakemake = staticmethod(snakemake)

@@ -70,6 +70,7 @@ def test_snakemake_commands_dry_run(wf: Any, tmp_path: Path) -> None:
     both documents show runs once."""
     ws = wf.make_workspace(tmp_path / "ws")
     shutil.copytree(wf.repo / ".test", ws / ".test")  # `snakemake --directory .test`
+    wf.place_manual_raw(ws)
     first_shown: dict[str, str] = {}  # command -> the first document that shows it
     for doc, command in COMMANDS:
         first_shown.setdefault(command, doc)

@@ -25,6 +25,7 @@ def job_stats(output: str) -> dict[str, int]:
 def dry_run(wf: Any, tmp_path: Path, *args: str) -> dict[str, int]:
     """Dry-run the workflow in a fresh workspace; returns the job counts."""
     workspace = wf.make_workspace(tmp_path / "ws")
+    wf.place_manual_raw(workspace)
     result = wf.run([wf.tool("snakemake"), "-n", *args], workspace, timeout=300)
     return job_stats(result.stdout + result.stderr)
 
