@@ -24,8 +24,8 @@ demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 2
 	@echo "Tables: results/tables/<group>.tex|.csv  Figures: results/figures/  Aggregates: results/aggregates/"
 	@echo "HTML report: $(BIN)/snakemake --report report.html"
-	@echo "Test Dice, mean +- std over seeds:"
-	@$(BIN)/python -c 'import glob, json; [print("  %s  %s: %.3f +- %.3f (n=%d)" % (g[19:-5], k, v["dice"], v["dice_std"] or 0, v["n"])) for g in sorted(glob.glob("results/aggregates/*.json")) for k, v in json.load(open(g)).items() if isinstance(v, dict) and v.get("dice") is not None]'
+	@echo "What to read from it (dca report summary):"
+	@$(BIN)/python -m dca report summary --config params.yaml
 
 # Formatting is enforced: ruff here, snakefmt in tests/workflow/test_catalog.py.
 test: lint

@@ -1,4 +1,4 @@
-"""``dca report tables|figures|claims|aggregate|curves --config CONFIG``: the report of the config's groups.
+"""``dca report tables|figures|claims|aggregate|curves|summary --config CONFIG``: the report of the config's groups.
 
 CONFIG is a workflow config (the workflow passes its validated copy); every output root defaults to its ``paths``.
 Each file written is printed on stdout, one per line; skipped groups and missing runs are info lines on stderr.
@@ -17,6 +17,7 @@ from dca.report.claims import claims_frame, claims_latex, group_claims
 from dca.report.collect import collect_group, report_groups
 from dca.report.curves import write_group_curves
 from dca.report.figures import write_figures
+from dca.report.summary import group_summary
 from dca.report.tables import write_table
 from dca.utils.io import write_text
 from dca.utils.log import stage_log
@@ -55,16 +56,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="<group>.csv per group: every run's curves.csv, a run column first (DVC plots)",
         description="Write <group>.csv per group: one row per run and epoch.",
     )
-    subs = ((tables, "tables"), (figures, "figures"), (claims, "tables"), (aggregate, "aggregates"), (curves, "curves"))
+    summary = commands.add_parser(
+        "summary",
+        help="print each group's test Dice over seeds and per test image, and its claims with how to read them",
+        description="Print, per group, each variant's test Dice (seeds, per-image median and lowest) and each claim.",
+    )
+    subs = (
+        *((tables, "tables"), (figures, "figures"), (claims, "tables"), (aggregate, "aggregates")),
+        *((curves, "curves"), (summary, "tables")),
+    )
     for sub, kind in subs:
         sub.add_argument("--config", type=Path, required=True, help="workflow config (YAML)")
         sub.add_argument("--groups", nargs="+", metavar="G", help="experiment groups (default: all)")
         sub.add_argument("--runs", type=Path, help="run folders root (default: the config's paths.runs)")
         sub.add_argument("--out", type=Path, help=f"output folder (default: the config's paths.{kind})")
         sub.set_defaults(func=run, kind=kind)
-    for sub in (figures, claims):
+    for sub in (figures, claims, summary):
         sub.add_argument("--processed", type=Path, help="processed datasets (default: the config's paths.processed)")
     claims.set_defaults(func=run_claims)
+    summary.set_defaults(func=run_summary)
     aggregate.set_defaults(func=run_group_files)
     curves.set_defaults(func=run_group_files)
 
@@ -117,6 +127,20 @@ def run_claims(args: argparse.Namespace) -> int:
         write_text(tex, claims_latex(frame, paper))
         write_text(csv, frame.to_csv(index=False, lineterminator="\n"))
         _wrote([tex, csv])
+    return 0
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    """Print the summary of every requested group with runs (stdout: it is the command's result)."""
+    grid = config_grid(args.config)
+    runs, processed = args.runs or Path(grid.paths["runs"]), args.processed or Path(grid.paths["processed"])
+    for group in report_groups(grid, args.groups):
+        results = collect_group(group, runs)
+        if not results.runs:
+            LOG(f"{group.name}: no evaluated run under {runs}: skipped")
+            continue
+        claims = group_claims(results, processed) if group.baselines else []
+        print(group_summary(results, claims), flush=True)
     return 0
 
 

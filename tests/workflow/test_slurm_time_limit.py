@@ -1,8 +1,8 @@
 """A training job that outlives its SLURM time limit resumes as often as needed, on a real single-node SLURM:
-a 2-minute limit, SIGTERM 30 s before it (`resources.train.slurm_extra`), `dca train` saves and exits 75,
+a 2-minute limit, SIGTERM 60 s before it (`resources.train.slurm_extra`), `dca train` saves and exits 75,
 Snakemake resubmits (`retries`), and the finished run holds every epoch once.
 
-Needs root and apt (.ci/slurm-local.sh up); skipped with the reason otherwise. About 5 minutes (2-3 attempts).
+Needs root and apt (.ci/slurm-local.sh up); skipped with the reason otherwise. About 4 minutes (2 attempts).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import yaml
 RUN = Path("results/runs/synthetic-binary/unet/seed0")
 #: Epochs of the calibration run that measures this machine's seconds per epoch (about 0.1 s at 32x32 on 12 images).
 CALIBRATION_EPOCHS = 40
-#: Seconds of pure training the limited run gets. slurmctld checks time limits every 30 s, so the SIGTERM due 90 s
-#: into an attempt can come up to 120 s in, less the job's start-up (Snakemake and torch imports, 10-25 s on 2 cores):
-#: 120 s of epochs cannot fit in one attempt and fit in two or three. (A 1-minute limit left 3-20 s of training per
-#: attempt: up to 10 attempts, 14 minutes.)
-TRAINING_S = 120.0
+#: Seconds of pure training the limited run gets. slurmctld checks time limits every 30 s, so the SIGTERM due 60 s
+#: into an attempt comes 60-90 s in, less the job's start-up (Snakemake and torch imports, 10-25 s on 2 cores): an
+#: attempt trains 35-80 s, so 90 s of epochs cannot fit in one attempt and fit in two. (A 1-minute limit left 3-20 s
+#: of training per attempt: up to 10 attempts, 14 minutes; TERM 30 s before a 2-minute limit took 2-3, 5 minutes.)
+TRAINING_S = 90.0
 
 
 def _epochs_for(wf: Any, ws: Path, config: dict[str, Any], seconds: float) -> int:
@@ -44,7 +44,7 @@ def test_time_limited_training_resumes_until_finished(wf: Any, slurm: None, tmp_
     config["training"]["dca"]["epochs"] = _epochs_for(wf, ws, config, TRAINING_S)
     config["resources"]["train"] = {
         **{"cpus_per_task": 1, "mem_mb": 2000, "runtime": 2, "gpu": 0},
-        **{"slurm_extra": "--signal=TERM@30", "retries": 10},
+        **{"slurm_extra": "--signal=TERM@60", "retries": 10},
     }
     wf.write_config(ws / "limit.yaml", config)
     wf.snakemake(
