@@ -103,7 +103,8 @@ def test_din_run_config(full: Grid) -> None:
     assert no_bnd["loss"] == {**din["loss"], "boundary": 0.0}
     only_e = full.run_config(Run("acdc", "din-only-e", 0))
     assert only_e["data"]["inputs"] == ["fuzzy"]
-    assert only_e["model"]["options"] == {"encoder_weights": "imagenet", "fusion": "none"}  # every DIN variant
+    readings = {"ffn": "conv1x1-2c", "removed_difm": "drop"}  # the text's readings, in every DIN run's config
+    assert only_e["model"]["options"] == {"encoder_weights": "imagenet", **readings, "fusion": "none"}
     din_runs = [full.run_config(r) for r in full.runs() if full.run_config(r)["model"]["name"].startswith("din")]
     assert len(din_runs) > 100 and {c["model"]["options"]["encoder_weights"] for c in din_runs} == {"imagenet"}
     assert full.enhancements(Run("acdc", "din-i-he", 0)) == ["he"]
