@@ -131,18 +131,22 @@ def paper_setting(run: RunResult) -> dict[str, object]:
             "batch_size": preset.get("batch_size")}  # fmt: skip
 
 
-def run_width(run: RunResult) -> float | None:
-    """The width factor a run's model was built with (``model.options.width`` of its ``run.yaml``; None: the model's
-    own default, which is the paper's, or no ``run.yaml``)."""
+def run_option(run: RunResult, key: str) -> object:
+    """A model option a run was built with (``model.options.<key>`` of its ``run.yaml``; None: the model's own
+    default, or no ``run.yaml``)."""
     if not run.dir.config.is_file():
         return None
     config = yaml.safe_load(run.dir.config.read_text(encoding="utf-8")) or {}
-    width = ((config.get("model") or {}).get("options") or {}).get("width")
-    return None if width is None else float(width)
+    return ((config.get("model") or {}).get("options") or {}).get(key)
+
+
+#: Encoder initialisation of each paper's models (DIN: two ImageNet ConvNeXt-base; DCA: from scratch, no option).
+PAPER_ENCODER_WEIGHTS = {"din": "imagenet"}
 
 
 def setting_differences(results: GroupResults, dataset: str) -> list[str]:
-    """How the runs of ``dataset`` differ from the paper's setting (protocol, input size, epochs, batch, width)."""
+    """How the runs of ``dataset`` differ from the paper's setting (protocol, input size, epochs, batch, width,
+    encoder weights)."""
     runs = [r for k, r in sorted(results.runs.items()) if k[0] == dataset]
     if not runs or (results.group.reported is None and all(r.metrics.get("preset") is None for r in runs)):
         return []  # no runs, or a group of our own (no paper table, no paper preset): no paper setting to differ from
@@ -159,9 +163,13 @@ def setting_differences(results: GroupResults, dataset: str) -> list[str]:
             found.append(f"{key.replace('_', ' ')} {', '.join(values)} (paper {wanted})")
     from dca.models.base import DEFAULT_WIDTH  # the paper's width factor; lazy, as PRESETS: no torch at import
 
-    widths = sorted({w for w in map(run_width, runs) if w is not None and w != DEFAULT_WIDTH})
+    widths = sorted({float(w) for r in runs if (w := run_option(r, "width")) is not None} - {DEFAULT_WIDTH})
     if widths:
         found.append(f"width factor {', '.join(f'{w:g}' for w in widths)} (paper {DEFAULT_WIDTH:g})")
+    wanted = PAPER_ENCODER_WEIGHTS.get(group.paper)
+    weights = sorted({str(w) for r in runs if (w := run_option(r, "encoder_weights")) is not None} - {wanted})
+    if wanted and weights:
+        found.append(f"encoder weights {', '.join(weights)} (paper {wanted})")
     return found
 
 

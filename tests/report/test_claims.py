@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from dca.evaluate.protocol import aggregate, case_metrics
 from dca.experiments.config import load_config
@@ -158,3 +159,19 @@ def test_honest_runs_name_the_papers_selection(ci_results: list[GroupResults]) -
     group = dataclasses.replace(results.group, protocols={dataset: (base, "honest")}, paper_selection={base: "val"})
     found = setting_differences(dataclasses.replace(results, group=group), dataset)
     assert "honest protocol (the paper: its own split, selection on validation, its metric)" in found
+
+
+def test_din_runs_from_scratch_say_so(ci_results: list[GroupResults], tmp_path: Path) -> None:
+    """DIN's encoders start from ImageNet in the paper: a run from scratch names it (the demo's offline DIN runs)."""
+    results = ci_results[0]
+    key = min(results.runs)
+    run = results.runs[key]
+    config = yaml.safe_load(run.dir.config.read_text(encoding="utf-8"))
+    config.setdefault("model", {}).setdefault("options", {})["encoder_weights"] = "none"
+    scratch = RunDir(tmp_path / "scratch")
+    scratch.path.mkdir()
+    scratch.config.write_text(yaml.safe_dump(config), encoding="utf-8")
+    runs = {**results.runs, key: dataclasses.replace(run, dir=scratch)}
+    din = dataclasses.replace(results, runs=runs, group=dataclasses.replace(results.group, paper="din"))
+    assert "encoder weights none (paper imagenet)" in setting_differences(din, key[0])
+    assert not any(f.startswith("encoder weights") for f in setting_differences(results, key[0]))  # DCA: no such
