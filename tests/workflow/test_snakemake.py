@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 
 def job_stats(output: str) -> dict[str, int]:
@@ -144,3 +145,12 @@ def test_report_config_and_bench_follow_paths(wf: Any, tmp_path: Path, demo: dic
     assert "out/bench/models.csv, out/bench/models.json" in output and "results/bench" not in output
     assert "--config 'out/report config/config-" in output and "results/workflow" not in output
     assert "--config out/report" not in output  # every rule quotes it
+
+
+def test_the_local_profile_overrides_nothing_the_slurm_profile_sets(wf: Any) -> None:
+    """Snakemake loads profiles/default after --profile (or $SNAKEMAKE_PROFILE) and its keys win: a key both set
+    must agree, or the cluster run silently gets the local value (it once got latency-wait 5 instead of 30)."""
+    local = yaml.safe_load((wf.repo / "profiles/default/config.yaml").read_text(encoding="utf-8"))
+    slurm = yaml.safe_load((wf.repo / "workflow/profiles/slurm/config.yaml").read_text(encoding="utf-8"))
+    assert {k: (local[k], slurm[k]) for k in local.keys() & slurm.keys() if local[k] != slurm[k]} == {}
+    assert slurm["latency-wait"] >= 30
