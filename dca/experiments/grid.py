@@ -64,9 +64,9 @@ class DatasetPlan:
                 args += ["--size", "x".join(str(v) for v in self.synth["size"])]
             if self.synth.get("depth") is not None:  # slices per volume of a 3D kind
                 args += ["--depth", str(self.synth["depth"])]
-            return f"dca data synth {' '.join(args)} && "
+            return f"python -m dca data synth {' '.join(args)} && "
         if self.download:
-            return f"dca data download {shlex.quote(self.registry)} --out {raw} && "
+            return f"python -m dca data download {shlex.quote(self.registry)} --out {raw} && "
         return ""
 
     def prepare_args(self) -> str:

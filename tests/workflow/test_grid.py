@@ -234,12 +234,12 @@ def test_dataset_plans(full: Grid, demo_config: dict[str, Any]) -> None:
     demo = grid_of(demo_config)
     synth = demo.dataset("synthetic-binary")
     assert synth.fetch_command() == (
-        "dca data synth binary --out data/raw/synthetic-binary --seed 0 --n 40 --size 64x64 && "
+        "python -m dca data synth binary --out data/raw/synthetic-binary --seed 0 --n 40 --size 64x64 && "
     )
     assert synth.prepare_args() == (
         "synthetic-binary --raw data/raw/synthetic-binary --out results/data/synthetic-binary --overwrite"
     )
-    assert full.dataset("kvasir").fetch_command() == "dca data download kvasir --out data/raw/kvasir && "
+    assert full.dataset("kvasir").fetch_command() == "python -m dca data download kvasir --out data/raw/kvasir && "
     clinicdb = full.dataset("clinicdb")
     assert clinicdb.fetch_command() == ""
     assert clinicdb.prepare_args() == "cvc --raw data/raw/cvc --out results/data/clinicdb --protocol din --overwrite"
