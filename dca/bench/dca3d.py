@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dca.bench.models import status_kb
 from dca.models import build_model
 from dca.nn.dca import DualCrossAttention
 from dca.nn.dca_reference import reference_forward
@@ -86,14 +87,6 @@ def _inputs(size: int, batch: int, device: str) -> tuple[Tensor, Tensor]:
     return x.to(device), y.to(device)
 
 
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field} line")
-
-
 def _cpu_probe(args_json: str) -> None:
     """Child side of :func:`measure_cpu`: print JSON with the peak RSS growth (MB) and the median step time."""
     args = json.loads(args_json)
@@ -104,14 +97,14 @@ def _cpu_probe(args_json: str) -> None:
     x, y = _inputs(args["size"], args["batch"], "cpu")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM: imports, the model and the inputs do not count
-    before = _status_kb("VmRSS")
+    before = status_kb("VmRSS")
     _step(model, optimizer, x, y, None)  # warm-up (untimed; the allocator keeps its memory for the next steps)
     times = []
     for _ in range(args["repeats"]):
         start = time.perf_counter()
         _step(model, optimizer, x, y, None)
         times.append(time.perf_counter() - start)
-    print(json.dumps({"peak_mb": round((_status_kb("VmHWM") - before) / 1024, 1), "step_s": statistics.median(times)}))
+    print(json.dumps({"peak_mb": round((status_kb("VmHWM") - before) / 1024, 1), "step_s": statistics.median(times)}))
 
 
 def measure_cpu(variant: str, size: int, batch: int, width: float, repeats: int) -> dict[str, float]:

@@ -145,7 +145,7 @@ def peak_memory_mb(model: str, *, dca: bool, size: int, batch: int, patch: int =
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def _status_kb(field: str) -> int:
+def status_kb(field: str) -> int:
     """A memory figure (kB) of this process from /proc/self/status (Linux)."""
     with open("/proc/self/status") as f:
         for line in f:
@@ -168,9 +168,9 @@ def _memory_probe(args_json: str) -> None:
     # Reset the kernel's peak-RSS mark (VmHWM) so that imports and model construction do not count.
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
-    before_kb = _status_kb("VmRSS")
+    before_kb = status_kb("VmRSS")
     _train_step(model, optimizer, x, y)
-    peak_kb = _status_kb("VmHWM")
+    peak_kb = status_kb("VmHWM")
     print(round((peak_kb - before_kb) / 1024, 1))
 
 

@@ -131,13 +131,13 @@ def paper_setting(run: RunResult) -> dict[str, object]:
             "batch_size": preset.get("batch_size")}  # fmt: skip
 
 
-def run_option(run: RunResult, key: str) -> object:
-    """A model option a run was built with (``model.options.<key>`` of its ``run.yaml``; None: the model's own
-    default, or no ``run.yaml``)."""
+def run_options(run: RunResult) -> dict[str, object]:
+    """The model options a run was built with (``model.options`` of its ``run.yaml``; a key left out: the model's
+    own default; no ``run.yaml``: none)."""
     if not run.dir.config.is_file():
-        return None
+        return {}
     config = yaml.safe_load(run.dir.config.read_text(encoding="utf-8")) or {}
-    return ((config.get("model") or {}).get("options") or {}).get(key)
+    return (config.get("model") or {}).get("options") or {}
 
 
 #: Encoder initialisation of each paper's models (DIN: two ImageNet ConvNeXt-base; DCA: from scratch, no option).
@@ -163,11 +163,12 @@ def setting_differences(results: GroupResults, dataset: str) -> list[str]:
             found.append(f"{key.replace('_', ' ')} {', '.join(values)} (paper {wanted})")
     from dca.models.base import DEFAULT_WIDTH  # the paper's width factor; lazy, as PRESETS: no torch at import
 
-    widths = sorted({float(w) for r in runs if (w := run_option(r, "width")) is not None} - {DEFAULT_WIDTH})
+    options = [run_options(r) for r in runs]
+    widths = sorted({float(o["width"]) for o in options if o.get("width") is not None} - {DEFAULT_WIDTH})
     if widths:
         found.append(f"width factor {', '.join(f'{w:g}' for w in widths)} (paper {DEFAULT_WIDTH:g})")
     wanted = PAPER_ENCODER_WEIGHTS.get(group.paper)
-    weights = sorted({str(w) for r in runs if (w := run_option(r, "encoder_weights")) is not None} - {wanted})
+    weights = sorted({str(o["encoder_weights"]) for o in options if o.get("encoder_weights") is not None} - {wanted})
     if wanted and weights:
         found.append(f"encoder weights {', '.join(weights)} (paper {wanted})")
     return found
